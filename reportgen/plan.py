@@ -1,0 +1,152 @@
+"""Stage 2: questions × grids × profile → run requests with content-addressed cache keys.
+
+A request holds exactly what determines a training trajectory; how far along it a question
+needs to go (epochs, stop rules) is its Budget, kept out of the key so questions share runs.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from reportgen.errors import SpecError
+from reportgen.results import Budget, PlannedRun
+from reportgen.spec import GRID_FIELDS, Overlay, RunParams, Spec
+
+ENGINE_VERSION = "1"  # bump when a change to the engine changes its numbers
+
+DEFAULTS = RunParams(
+    dataset="fashion-mnist", optimizer="sgd", lr=0.001, batch_size=64, test_batch_size=1000,
+    shuffle=False, seed=0, epochs=10,
+)
+_BUDGET_FIELDS = ("epochs", "until_accuracy", "plateau_patience")
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One distinct training trajectory and every budget some question asks of it."""
+
+    key: str
+    request: dict[str, Any]
+    budgets: tuple[Budget, ...]
+
+
+def cache_key(request: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of everything that determines the trajectory."""
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_question_ids(spec: Spec, ids: Iterable[str]) -> list[str]:
+    """The ids as given, or a SpecError with a did-you-mean suggestion."""
+    checked = []
+    for qid in ids:
+        if qid not in spec.questions:
+            close = difflib.get_close_matches(qid, list(spec.questions), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise SpecError(f"unknown question {qid!r}.{hint} Known: {', '.join(spec.questions)}.")
+        checked.append(qid)
+    return checked
+
+
+def check_registries(spec: Spec) -> None:
+    """Names that live in code: architectures, their arguments, observers."""
+    from reportgen.analysis.observations import OBSERVERS
+    from reportgen.models import check_model_args
+
+    for name, preset in spec.models.items():
+        check_model_args(preset.arch, dict(preset.args), where=f"models.{name}")
+    for qid, question in spec.questions.items():
+        for i, observer in enumerate(question.observers):
+            if observer.kind not in OBSERVERS:
+                raise SpecError(f'questions."{qid}".observers[{i}].kind: unknown observer {observer.kind!r}; known: {", ".join(OBSERVERS)}')
+
+
+def plan_question(spec: Spec, qid: str, profile: str, device: str) -> list[PlannedRun]:
+    """Every run the question shows, its own and those of the questions it includes."""
+    question = spec.questions[qid]
+    planned: list[PlannedRun] = []
+    for other in question.include_runs_of:
+        planned += [_retarget(run, qid) for run in plan_question(spec, other, profile, device)]
+    for grid in question.runs:
+        for point in _expand(grid):
+            planned.append(_plan_point(spec, qid, point, profile, device))
+    return _unique(planned)
+
+
+def plan_jobs(spec: Spec, qids: Iterable[str], profile: str, device: str) -> list[RunJob]:
+    """The distinct trajectories behind the questions, each with all budgets asked of it."""
+    by_key: dict[str, tuple[dict[str, Any], list[Budget]]] = {}
+    for qid in qids:
+        for run in plan_question(spec, qid, profile, device):
+            request, budgets = by_key.setdefault(run.key, (run.request, []))
+            if run.budget not in budgets:
+                budgets.append(run.budget)
+    return [RunJob(key, request, tuple(budgets)) for key, (request, budgets) in by_key.items()]
+
+
+def _expand(grid: dict[str, Any]) -> list[dict[str, Any]]:
+    keys = list(grid)
+    values = [v if isinstance(v, list) else [v] for v in grid.values()]
+    return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
+
+
+def _plan_point(spec: Spec, qid: str, point: dict[str, Any], profile: str, device: str) -> PlannedRun:
+    question = spec.questions[qid]
+    params = DEFAULTS.model_dump()
+    params["seed"] = spec.seed
+    if question.protocol:
+        params.update(spec.protocols[question.protocol].model_dump(exclude_none=True))
+    params.update(point)
+    if not params.get("model"):
+        raise SpecError(f'questions."{qid}".runs: no model given (set `model` in the grid or the protocol)')
+    preset = spec.models[params["model"]]
+    params["image_size"] = params.get("image_size") or preset.image_size
+    params, notes = _apply_profile(spec.profiles[profile].overlays, qid, params)
+    request = {
+        "dataset": params["dataset"], "train_subset": params.get("train_subset"),
+        "test_subset": params.get("test_subset"), "image_size": params["image_size"],
+        "arch": preset.arch, "model_args": dict(sorted(preset.args.items())),
+        "optimizer": params["optimizer"], "lr": float(params["lr"]), "loss": "cross_entropy",
+        "batch_size": params["batch_size"], "test_batch_size": params["test_batch_size"],
+        "shuffle": params["shuffle"], "seed": params["seed"], "device": device,
+        "engine_version": ENGINE_VERSION,
+    }
+    budget = Budget(params["epochs"], params.get("until_accuracy"), params.get("plateau_patience"))
+    labels = {k: params.get(k) for k in GRID_FIELDS} | {"model_label": preset.label, "arch": preset.arch}
+    return PlannedRun(qid, cache_key(request), request, budget, labels, tuple(notes))
+
+
+def _apply_profile(overlays: list[Overlay], qid: str, params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    notes = []
+    for overlay in overlays:
+        if overlay.questions is not None and qid not in overlay.questions:
+            continue
+        if overlay.models is not None and params["model"] not in overlay.models:
+            continue
+        changes = overlay.set.model_dump(exclude_none=True)
+        params = params | changes
+        if overlay.max_epochs is not None and params["epochs"] > overlay.max_epochs:
+            params["epochs"] = overlay.max_epochs
+            changes["max_epochs"] = overlay.max_epochs
+        if changes:
+            said = ", ".join(f"{k} = {v}" for k, v in changes.items())
+            notes.append(f"{said} ({overlay.reason})" if overlay.reason else said)
+    return params, notes
+
+
+def _retarget(run: PlannedRun, qid: str) -> PlannedRun:
+    return PlannedRun(qid, run.key, run.request, run.budget, run.labels, run.overlays)
+
+
+def _unique(runs: list[PlannedRun]) -> list[PlannedRun]:
+    seen, unique = set(), []
+    for run in runs:
+        ident = (run.key, run.budget)
+        if ident not in seen:
+            seen.add(ident)
+            unique.append(run)
+    return unique

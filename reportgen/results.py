@@ -1,0 +1,88 @@
+"""Plain result records shared by the engine, the cache, the analysis and the report."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PROBE_STEPS = 100  # gradient probes are recorded for this many first training steps of every run
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    epoch: int  # 1-based
+    train_loss: float  # mean over the epoch's training batches
+    test_loss: float  # mean over test images
+    test_accuracy: float  # percent
+    seconds: float  # wall time of the epoch's training and evaluation
+    step_losses: list[float] = field(default_factory=list)  # every training step's loss
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EpochMetrics":
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How far along a run's trajectory a question needs to go (not part of the cache key)."""
+
+    max_epochs: int
+    until_accuracy: float | None = None  # percent
+    plateau_patience: int | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One request's view of a cached trajectory: the epochs up to where its budget stopped."""
+
+    key: str
+    request: dict[str, Any]
+    params: int  # trainable parameters, counted from the model
+    epochs: list[EpochMetrics]
+    stop_reason: str  # one of STOP_REASONS
+    probes: dict[str, list[float]]  # grad_mean, grad_abs_mean, grad_norm, step_loss: first PROBE_STEPS steps
+    budget: Budget
+
+    @property
+    def final(self) -> EpochMetrics | None:
+        return self.epochs[-1] if self.epochs else None
+
+    @property
+    def diverged(self) -> bool:
+        return self.stop_reason in ("diverged", "stuck at chance")
+
+    def epochs_to(self, accuracy: float) -> int | None:
+        """The first epoch whose test accuracy is at least `accuracy` percent."""
+        return next((e.epoch for e in self.epochs if e.test_accuracy >= accuracy), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+STOP_REASONS = {
+    "completed": "trained every epoch asked for",
+    "target reached": "test accuracy reached the target",
+    "epoch cap": "the epoch cap came before the target",
+    "plateau": "the best accuracy stopped improving",
+    "diverged": "the loss became NaN or infinite",
+    "stuck at chance": "test accuracy stayed at chance level",
+}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """A run as one question sees it: its cache key, parameters, budget and labels."""
+
+    question: str
+    key: str
+    request: dict[str, Any]
+    budget: Budget
+    labels: dict[str, Any]  # model preset name and label, lr... for tables, legends and `select`
+    overlays: tuple[str, ...] = ()  # profile overlays that changed this run, in words
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """A planned run with its result, or None when it is not in the cache (`build --no-train`)."""
+
+    planned: PlannedRun
+    result: RunResult | None
