@@ -277,10 +277,10 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
 
 def _format_location(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
-    for item in loc:
+    for previous, item in zip((None,) + tuple(loc), loc):
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif "." in str(item) or " " in str(item):
+        elif previous in ("questions", "models", "profiles", "protocols") or not str(item).isidentifier():
             parts.append(f'."{item}"')
         elif item in ("table", "epoch_table", "curves", "step_curves", "bars", "image_grid", "dataset_table"):
             continue  # pydantic's union tag: not a key the user wrote

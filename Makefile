@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh clone:
+#   make report   - create .venv, install, build build/report.html and build/report.pdf
+#   make test     - create .venv, install, run the test suite
+# Options: PROFILE=smoke|cpu|full (default: full with CUDA, else cpu), DEVICE=auto|cpu|cuda, ARGS="..."
+
+VENV ?= .venv
+PYTHON ?= python3
+PROFILE ?=
+DEVICE ?= auto
+ARGS ?=
+
+# Offline copies of the data sets beside the clone are used when nothing else is set.
+ifeq ($(REPORTGEN_DATA_DIR),)
+ifneq ($(wildcard ../shared/datasets/fashion-mnist),)
+export REPORTGEN_DATA_DIR := $(abspath ../shared/datasets)
+endif
+endif
+
+PROFILE_ARG := $(if $(PROFILE),--profile $(PROFILE),)
+
+.PHONY: report test bench clean install
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+report: $(VENV)/.installed
+	$(VENV)/bin/reportgen build $(PROFILE_ARG) --device $(DEVICE) $(ARGS)
+
+test: $(VENV)/.installed
+	$(VENV)/bin/pytest -q $(ARGS)
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.engine $(ARGS)
+
+clean:
+	rm -rf build

@@ -1,0 +1,279 @@
+"""The `reportgen` command line: thin Typer commands that wire the stages together.
+
+Heavy imports (torch, matplotlib, weasyprint) happen inside commands so `--help` stays instant.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from reportgen.errors import ReportgenError
+
+app = typer.Typer(
+    help="Answer the experiment questions in experiments.toml with cached, reproducible trainings, "
+    "and render the answers as build/report.html and build/report.pdf.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class ExecutorName(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+SpecOpt = Annotated[Path, typer.Option("--spec", help="The experiment spec (TOML).")]
+ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="full, cpu or smoke (default: full with CUDA, else cpu).")]
+DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to train: auto picks CUDA when present.")]
+DataOpt = Annotated[Optional[Path], typer.Option("--data-dir", envvar="REPORTGEN_DATA_DIR",
+                                                 help="Folder with the MNIST/Fashion-MNIST IDX files (else system folders, else download).")]
+CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", envvar="REPORTGEN_CACHE_DIR", help="Run cache (default: OUT/cache).")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Where the report, figures and tables go.")]
+ExecutorOpt = Annotated[ExecutorName, typer.Option("--executor", help="local: train in this process; ray: on a Ray cluster.")]
+RayAddressOpt = Annotated[str, typer.Option("--ray-address", help="Ray cluster: 'auto', HOST:PORT, or 'local' to start one here.")]
+NoTrainOpt = Annotated[bool, typer.Option("--no-train", help="Render only what is cached; mark the rest as missing.")]
+
+
+@dataclass
+class Session:
+    """What every command resolves first: the spec, the profile, the device and the folders."""
+
+    spec_path: Path
+    spec: object
+    profile: str
+    device: str
+    data_dir: Optional[Path]
+    cache_dir: Path
+    out: Path
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Print a user error as one paragraph and exit with its code; never a traceback."""
+    try:
+        yield
+    except ReportgenError as err:
+        errors.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(err.exit_code)
+    except KeyboardInterrupt:
+        errors.print("[yellow]Interrupted.[/] Finished epochs are saved in the cache; run the same command again to resume.")
+        raise typer.Exit(130)
+
+
+def _open_session(spec_path: Path, profile: Optional[str], device: Device, data_dir: Optional[Path],
+                  cache_dir: Optional[Path], out: Path, needs_torch: bool = True) -> Session:
+    from reportgen.spec import load_spec
+
+    spec = load_spec(spec_path)
+    resolved_device, resolved_profile = "cpu", profile or "cpu"
+    if needs_torch:
+        from reportgen.plan import check_registries
+        from reportgen.train import resolve_device
+
+        check_registries(spec)
+        resolved_device = resolve_device(device.value)
+        resolved_profile = profile or ("full" if resolved_device == "cuda" else "cpu")
+    if resolved_profile not in spec.profiles:
+        from reportgen.errors import SpecError
+
+        raise SpecError(f"--profile {resolved_profile!r}: unknown profile; the spec declares: {', '.join(spec.profiles)}")
+    return Session(spec_path, spec, resolved_profile, resolved_device, data_dir,
+                   cache_dir or out / "cache", out)
+
+
+@app.command("list")
+def list_questions(spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None) -> None:
+    """List every question with its title and how many runs it needs."""
+    with _user_errors():
+        from reportgen.plan import plan_question
+
+        session = _open_session(spec, profile, Device.cpu, None, None, Path("build"), needs_torch=False)
+        table = Table("id", "part", "title", "runs", title=f"Questions in {spec}")
+        for qid, question in session.spec.questions.items():
+            runs = plan_question(session.spec, qid, session.profile, "cpu")
+            table.add_row(qid, question.part, question.title, str(len(runs)))
+        console.print(table)
+
+
+@app.command()
+def run(
+    ids: Annotated[list[str], typer.Argument(help="Question ids, e.g. q1.3 lab.t2 (see `reportgen list`).")],
+    spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
+    data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"),
+    executor: ExecutorOpt = ExecutorName.local, ray_address: RayAddressOpt = "auto",
+    report: Annotated[bool, typer.Option(help="Also write OUT/<id>.html and .pdf for each question.")] = True,
+) -> None:
+    """Train what the questions need (resuming from the cache), print their results, write their sections."""
+    with _user_errors():
+        from reportgen.plan import check_question_ids
+
+        session = _open_session(spec, profile, device, data_dir, cache_dir, out)
+        qids = check_question_ids(session.spec, ids)
+        _train_missing(session, qids, executor, ray_address)
+        outcomes = _collect(session, qids)
+        for qid in qids:
+            _print_results(session, qid, outcomes[qid])
+            if report:
+                _render(session, {qid: outcomes[qid]}, name=qid)
+
+
+@app.command()
+def build(
+    spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
+    data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"),
+    executor: ExecutorOpt = ExecutorName.local, ray_address: RayAddressOpt = "auto", no_train: NoTrainOpt = False,
+    pdf: Annotated[bool, typer.Option(help="Also write the PDF (WeasyPrint).")] = True,
+) -> None:
+    """Train whatever is missing, then write OUT/report.html and OUT/report.pdf."""
+    with _user_errors():
+        session = _open_session(spec, profile, device, data_dir, cache_dir, out)
+        qids = list(session.spec.questions)
+        if not no_train:
+            _train_missing(session, qids, executor, ray_address)
+        outcomes = _collect(session, qids)
+        missing = sum(1 for runs in outcomes.values() for o in runs if o.result is None)
+        html, pdf_path = _render(session, outcomes, name="report", pdf=pdf)
+        console.print(f"Wrote {html}" + (f" and {pdf_path}" if pdf_path else "")
+                      + (f" ({missing} runs missing, shown as placeholders)" if missing else ""))
+
+
+@app.command()
+def status(spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
+           cache_dir: CacheOpt = None, out: OutOpt = Path("build")) -> None:
+    """Show which runs are cached, how far each has trained, and which questions use them."""
+    with _user_errors():
+        from reportgen.plan import plan_jobs, plan_question
+        from reportgen.runner import cached_results
+
+        session = _open_session(spec, profile, device, None, cache_dir, out)
+        users: dict[str, list[str]] = {}
+        for qid in session.spec.questions:
+            for run in plan_question(session.spec, qid, session.profile, session.device):
+                users.setdefault(run.key, []).append(qid)
+        table = Table("key", "model", "lr", "epochs cached", "state", "questions", title=f"Runs for profile {session.profile!r}")
+        for job in plan_jobs(session.spec, list(session.spec.questions), session.profile, session.device):
+            results = cached_results(session.cache_dir, job)
+            epochs = max((len(r.epochs) for r in results.values()), default=0) if results else 0
+            table.add_row(job.key[:12], job.request["arch"], f"{job.request['lr']:g}", str(epochs),
+                          "cached" if results else "missing", ", ".join(sorted(set(users[job.key]))))
+        console.print(table)
+
+
+@app.command()
+def clean(
+    spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
+    cache_dir: CacheOpt = None, out: OutOpt = Path("build"),
+    unused: Annotated[bool, typer.Option("--unused", help="Remove only runs no question of the spec needs (any profile).")] = False,
+) -> None:
+    """Remove cached runs: all of them, or with --unused only those no question needs."""
+    with _user_errors():
+        from reportgen.cache import RunCache
+
+        session = _open_session(spec, profile, device, None, cache_dir, out, needs_torch=unused)
+        cache = RunCache(session.cache_dir)
+        needed = _needed_keys(session) if unused else set()
+        removed = [key for key in cache.keys() if key not in needed]
+        for key in removed:
+            cache.discard(key)
+        console.print(f"Removed {len(removed)} cached runs from {session.cache_dir}.")
+
+
+def _needed_keys(session: Session) -> set[str]:
+    from reportgen.plan import plan_jobs
+
+    return {job.key for profile in session.spec.profiles
+            for job in plan_jobs(session.spec, list(session.spec.questions), profile, session.device)}
+
+
+def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ray_address: str) -> None:
+    from reportgen.plan import plan_jobs
+    from reportgen.progress import TrainingProgress
+    from reportgen.runner import cached_results
+
+    console.print(f"Profile [bold]{session.profile}[/] on [bold]{session.device}[/] "
+                  f"({session.spec.profiles[session.profile].description})", highlight=False)
+    jobs = plan_jobs(session.spec, qids, session.profile, session.device)
+    missing = [job for job in jobs if cached_results(session.cache_dir, job) is None]
+    console.print(f"{len(jobs)} runs planned, {len(jobs) - len(missing)} cached, {len(missing)} to train.")
+    if not missing:
+        return
+    runner = _make_executor(session, executor, ray_address)
+    with TrainingProgress(console, missing) as progress:
+        for _job, _results in runner.run(missing, progress.on_event):
+            progress.job_finished()
+
+
+def _make_executor(session: Session, executor: ExecutorName, ray_address: str):
+    if executor is ExecutorName.ray:
+        from reportgen.executors.ray_executor import RayExecutor
+
+        return RayExecutor(session.cache_dir, session.data_dir, address=ray_address)
+    from reportgen.runner import LocalExecutor
+
+    return LocalExecutor(session.cache_dir, session.data_dir)
+
+
+def _collect(session: Session, qids: list[str]):
+    from reportgen.runner import collect_outcomes
+
+    return collect_outcomes(session.spec, qids, session.profile, session.device, session.cache_dir)
+
+
+def _render(session: Session, outcomes, name: str, pdf: bool = True):
+    from functools import partial
+
+    from reportgen.data import load_split
+    from reportgen.report import render_report
+    from reportgen.runner import training_seconds
+
+    seconds = training_seconds(outcomes)
+    provenance = {
+        "profile": session.profile, "device": session.device, "spec_path": str(session.spec_path),
+        "spec_hash": hashlib.sha256(session.spec_path.read_bytes()).hexdigest(),
+        "total_training_seconds": sum(seconds.values()), "training_seconds_by_question": seconds,
+        "command": "reportgen " + " ".join(sys.argv[1:]),
+    }
+    loader = partial(_load_split, load_split, session.data_dir)
+    return render_report(session.spec, session.profile, outcomes, session.out, provenance, loader, name=name, pdf=pdf)
+
+
+def _load_split(load_split, data_dir: Optional[Path], dataset: str, train: bool):
+    return load_split(dataset, train, data_dir)
+
+
+def _print_results(session: Session, qid: str, outcomes) -> None:
+    from reportgen.analysis.metrics import column_value
+
+    columns = ["model", "lr", "epochs_trained", "final_accuracy", "best_accuracy", "epochs_to_target", "stop_reason"]
+    table = Table(*columns, title=f"{qid}: {session.spec.questions[qid].title}")
+    for outcome in outcomes:
+        table.add_row(*(_cell(column_value(outcome, c)) for c in columns))
+    console.print(table)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    app()

@@ -1,0 +1,173 @@
+"""Stage 4: where plan, cache and engine meet. A job (one trajectory and its budgets) in,
+one RunResult per budget out; executors decide where jobs run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from reportgen.cache import CorruptEntry, Entry, RunCache
+from reportgen.plan import RunJob, cache_key, plan_question
+from reportgen.results import Budget, EpochMetrics, RunOutcome, RunResult
+from reportgen.spec import Spec
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress from the runner; the CLI turns these into a display, tests count them."""
+
+    kind: str  # "start" | "epoch" | "cached" | "corrupt" | "done"
+    key: str
+    message: str = ""
+    epoch: EpochMetrics | None = None
+    target_epochs: int = 0  # the most epochs any budget of the job may need
+
+
+OnEvent = Callable[[Event], None]
+
+
+def execute_job(job: RunJob, cache_root: Path, data_dir: Path | None, on_event: OnEvent = lambda e: None) -> dict[Budget, RunResult]:
+    """Serve every budget of the job from the cache, training (or resuming) only what is missing."""
+    cache = RunCache(cache_root)
+    target = max(b.max_epochs for b in job.budgets)
+    with cache.lock(job.key):
+        entry = _load_or_discard(cache, job, on_event)
+        if entry is not None and _all_decided(entry, job.budgets):
+            on_event(Event("cached", job.key, target_epochs=target))
+            return results_for(entry, job.budgets)
+        entry = _train_until_decided(cache, job, entry, data_dir, on_event)
+    on_event(Event("done", job.key, target_epochs=target))
+    return results_for(entry, job.budgets)
+
+
+def _load_or_discard(cache: RunCache, job: RunJob, on_event: OnEvent) -> Entry | None:
+    try:
+        entry = cache.load(job.key)
+        if entry is not None and cache_key(entry.request) != job.key:
+            raise CorruptEntry(f"{cache.folder(job.key)}: its request does not hash to its key (another engine version?)")
+        return entry
+    except CorruptEntry as err:
+        on_event(Event("corrupt", job.key, message=f"{err}; discarding it and training again"))
+        cache.discard(job.key)
+        return None
+
+
+def _all_decided(entry: Entry, budgets: Iterable[Budget]) -> bool:
+    from reportgen.train import decide
+
+    return all(decide(entry.epochs, b) is not None for b in budgets)
+
+
+def _train_until_decided(cache: RunCache, job: RunJob, entry: Entry | None, data_dir: Path | None, on_event: OnEvent) -> Entry:
+    from reportgen import train
+
+    state, entry = _resume_or_start(cache, job, entry, on_event)
+    data = train.prepare_tensors(job.request, _load_splits(job.request, data_dir))
+    target = max(b.max_epochs for b in job.budgets)
+    on_event(Event("start", job.key, message=f"from epoch {state.epochs_done + 1}", target_epochs=target))
+    while not _all_decided(entry, job.budgets):
+        metrics, probes = train.train_epoch(state, data, job.request)
+        entry.epochs.append(metrics)
+        for name, values in probes.items():
+            entry.probes.setdefault(name, []).extend(values)
+        cache.save_epoch(entry, _checkpoint(state))
+        on_event(Event("epoch", job.key, epoch=metrics, target_epochs=target))
+    return entry
+
+
+def _resume_or_start(cache: RunCache, job: RunJob, entry: Entry | None, on_event: OnEvent):
+    from reportgen import train
+
+    state = train.new_state(job.request)
+    if entry is None or not entry.epochs:
+        return state, Entry(job.key, job.request, train.parameter_count(state))
+    try:
+        saved = cache.load_checkpoint(entry)
+    except CorruptEntry as err:
+        on_event(Event("corrupt", job.key, message=f"{err}; discarding it and training again"))
+        cache.discard(job.key)
+        return state, Entry(job.key, job.request, train.parameter_count(state))
+    state.model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.epochs_done, state.steps_done = saved["epochs_done"], saved["steps_done"]
+    return state, entry
+
+
+def _checkpoint(state: Any) -> dict[str, Any]:
+    return {"model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
+            "epochs_done": state.epochs_done, "steps_done": state.steps_done}
+
+
+def _load_splits(request: dict[str, Any], data_dir: Path | None):
+    from reportgen.data import load_split
+
+    return load_split(request["dataset"], True, data_dir), load_split(request["dataset"], False, data_dir)
+
+
+def results_for(entry: Entry, budgets: Iterable[Budget]) -> dict[Budget, RunResult]:
+    from reportgen.train import decide
+
+    results = {}
+    for budget in budgets:
+        stop, reason = decide(entry.epochs, budget) or (len(entry.epochs), "incomplete")
+        results[budget] = RunResult(entry.key, entry.request, entry.params, entry.epochs[:stop], reason,
+                                    entry.probes, budget)
+    return results
+
+
+class LocalExecutor:
+    """Runs jobs one after another in this process; the default executor."""
+
+    name = "local"
+
+    def __init__(self, cache_root: Path, data_dir: Path | None):
+        self.cache_root, self.data_dir = cache_root, data_dir
+
+    def run(self, jobs: list[RunJob], on_event: OnEvent) -> Iterator[tuple[RunJob, dict[Budget, RunResult]]]:
+        for job in jobs:
+            yield job, execute_job(job, self.cache_root, self.data_dir, on_event)
+
+
+def cached_results(cache_root: Path, job: RunJob) -> dict[Budget, RunResult] | None:
+    """The job's results when the cache already decides every budget, else None (nothing is trained)."""
+    cache = RunCache(cache_root)
+    try:
+        entry = cache.load(job.key)
+    except CorruptEntry:
+        return None
+    if entry is None or cache_key(entry.request) != job.key or not _all_decided(entry, job.budgets):
+        return None
+    return results_for(entry, job.budgets)
+
+
+def collect_outcomes(spec: Spec, qids: list[str], profile: str, device: str, cache_root: Path) -> dict[str, list[RunOutcome]]:
+    """Every question's planned runs paired with their cached result (None where missing)."""
+    entries: dict[str, Entry | None] = {}
+    cache = RunCache(cache_root)
+    outcomes: dict[str, list[RunOutcome]] = {}
+    for qid in qids:
+        outcomes[qid] = []
+        for run in plan_question(spec, qid, profile, device):
+            if run.key not in entries:
+                entries[run.key] = _trusted_entry(cache, run.key)
+            entry = entries[run.key]
+            result = None
+            if entry is not None and _all_decided(entry, [run.budget]):
+                result = results_for(entry, [run.budget])[run.budget]
+            outcomes[qid].append(RunOutcome(run, result))
+    return outcomes
+
+
+def _trusted_entry(cache: RunCache, key: str) -> Entry | None:
+    try:
+        entry = cache.load(key)
+    except CorruptEntry:
+        return None
+    return entry if entry is not None and cache_key(entry.request) == key else None
+
+
+def training_seconds(outcomes: dict[str, list[RunOutcome]]) -> dict[str, float]:
+    """Per question, the wall time of the epochs its runs use."""
+    return {qid: sum(e.seconds for o in runs if o.result for e in o.result.epochs) for qid, runs in outcomes.items()}
+

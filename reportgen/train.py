@@ -1,0 +1,190 @@
+"""Stage 3: the training engine. A run request in, per-epoch metrics out; no files, no printing.
+
+Data stay as tensors on the device and batches are slices (or gathers of a seeded
+permutation), so one epoch is a tight loop of forward, backward, step.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reportgen.models import build_model, count_parameters
+from reportgen.results import PROBE_STEPS, Budget, EpochMetrics
+
+CHANCE_EPOCHS = 3  # epochs at chance-level accuracy after which a run counts as stuck
+CHANCE_MARGIN = 1.5  # percentage points above 100/classes still counted as chance
+
+
+@dataclass
+class Tensors:
+    """A request's data, resident on the device: images (N, 1, S, S) in [0, 1], labels (N,)."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: int
+
+
+@dataclass
+class TrainState:
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    epochs_done: int
+    steps_done: int
+
+
+def resolve_device(choice: str) -> str:
+    """'auto' → 'cuda' when a GPU is usable, else 'cpu'."""
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        from reportgen.errors import SpecError
+
+        raise SpecError("--device cuda: no CUDA device is available here; use --device auto or cpu.")
+    return choice
+
+
+def prepare_tensors(request: dict[str, Any], splits: tuple[Any, Any]) -> Tensors:
+    """Subset, scale to [0, 1] (ToTensor's scaling), resize if asked, move to the device."""
+    train, test = splits
+    device = torch.device(request["device"])
+    train_x, train_y = _take(train, request["train_subset"])
+    test_x, test_y = _take(test, request["test_subset"])
+    size = request["image_size"]
+    return Tensors(_to_float_images(train_x, size, device), train_y.to(device),
+                   _to_float_images(test_x, size, device), test_y.to(device), len(train.classes))
+
+
+def _take(split: Any, subset: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    n = len(split.labels) if subset is None else min(subset, len(split.labels))
+    return split.images[:n], split.labels[:n]  # the first n, in data-set order
+
+
+def _to_float_images(images: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:
+    x = images.to(device).unsqueeze(1).float().div_(255.0)  # (N, 1, 28, 28)
+    if size != x.shape[-1]:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x.contiguous()
+
+
+def new_state(request: dict[str, Any]) -> TrainState:
+    """A freshly initialised model and optimizer; the seed fixes the initial weights."""
+    _configure_determinism(request["device"])
+    torch.manual_seed(request["seed"])
+    model = build_model(request["arch"], request["model_args"]).to(request["device"])
+    return TrainState(model, make_optimizer(request, model), 0, 0)
+
+
+def make_optimizer(request: dict[str, Any], model: nn.Module) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if request["optimizer"] == "adam":
+        return torch.optim.Adam(params, lr=request["lr"])
+    return torch.optim.SGD(params, lr=request["lr"])
+
+
+def _configure_determinism(device: str) -> None:
+    if device == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def train_epoch(state: TrainState, data: Tensors, request: dict[str, Any]) -> tuple[EpochMetrics, dict[str, list[float]]]:
+    """One epoch of training and one evaluation; returns the metrics and any gradient probes."""
+    start = time.perf_counter()
+    epoch = state.epochs_done + 1
+    # Seeding per epoch makes epoch k depend only on the weights and (seed, k): a resumed
+    # run needs no saved RNG state and equals an uninterrupted one.
+    generator = torch.Generator().manual_seed(request["seed"] * 100_003 + epoch)
+    torch.manual_seed(request["seed"] * 100_003 + epoch)
+    order = torch.randperm(len(data.train_y), generator=generator).to(data.train_x.device) if request["shuffle"] else None
+    step_losses, probes = _train_steps(state, data, request["batch_size"], order)
+    test_loss, test_accuracy = evaluate(state.model, data.test_x, data.test_y, request["test_batch_size"])
+    state.epochs_done = epoch
+    train_loss = step_losses.double().mean().item()
+    # Per-step losses are for plots and logged-batch tables: 6 significant digits keep the cache small.
+    losses = [float(f"{v:.6g}") for v in step_losses.tolist()]
+    metrics = EpochMetrics(epoch, train_loss, test_loss, test_accuracy, time.perf_counter() - start, losses)
+    return metrics, probes
+
+
+def _train_steps(state: TrainState, data: Tensors, batch_size: int, order: torch.Tensor | None):
+    model, optimizer = state.model, state.optimizer
+    model.train()
+    n = len(data.train_y)
+    steps = math.ceil(n / batch_size)
+    losses = torch.empty(steps, device=data.train_x.device)
+    probe_rows: list[torch.Tensor] = []
+    for i in range(steps):
+        idx = slice(i * batch_size, (i + 1) * batch_size) if order is None else order[i * batch_size:(i + 1) * batch_size]
+        x, y = data.train_x[idx], data.train_y[idx]
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if state.steps_done < PROBE_STEPS:
+            probe_rows.append(_gradient_probe(model, loss))
+        optimizer.step()
+        losses[i] = loss.detach()
+        state.steps_done += 1
+    return losses, _probe_columns(probe_rows)
+
+
+def _gradient_probe(model: nn.Module, loss: torch.Tensor) -> torch.Tensor:
+    """(mean, mean |g|, global L2 norm) over every trainable parameter's gradient, and the loss."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    count = sum(g.numel() for g in grads)
+    total = torch.stack([g.sum() for g in grads]).sum()
+    total_abs = torch.stack([g.abs().sum() for g in grads]).sum()
+    norm = torch.stack([g.pow(2).sum() for g in grads]).sum().sqrt()
+    return torch.stack([total / count, total_abs / count, norm, loss.detach()])
+
+
+def _probe_columns(rows: list[torch.Tensor]) -> dict[str, list[float]]:
+    if not rows:
+        return {}
+    table = torch.stack(rows).T.tolist()
+    return dict(zip(("grad_mean", "grad_abs_mean", "grad_norm", "step_loss"), table))
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float]:
+    """Mean cross-entropy per test image and accuracy in percent."""
+    model.eval()
+    total_loss = torch.zeros((), device=x.device, dtype=torch.float64)
+    correct = torch.zeros((), device=x.device, dtype=torch.int64)
+    for start in range(0, len(y), batch_size):
+        logits = model(x[start:start + batch_size])
+        target = y[start:start + batch_size]
+        total_loss += F.cross_entropy(logits, target, reduction="sum").double()
+        correct += (logits.argmax(1) == target).sum()
+    return total_loss.item() / len(y), 100.0 * correct.item() / len(y)
+
+
+def parameter_count(state: TrainState) -> int:
+    return count_parameters(state.model)
+
+
+def decide(epochs: list[EpochMetrics], budget: Budget, classes: int = 10) -> tuple[int, str] | None:
+    """Where the budget stops along this trajectory: (epoch count, reason), or None if it needs more epochs."""
+    best, best_epoch, chance_run = -1.0, 0, 0
+    for e in epochs[:budget.max_epochs]:
+        if not math.isfinite(e.train_loss) or not math.isfinite(e.test_loss):
+            return e.epoch, "diverged"
+        chance_run = chance_run + 1 if e.test_accuracy <= 100.0 / classes + CHANCE_MARGIN else 0
+        if chance_run >= CHANCE_EPOCHS:
+            return e.epoch, "stuck at chance"
+        if budget.until_accuracy is not None and e.test_accuracy >= budget.until_accuracy:
+            return e.epoch, "target reached"
+        if e.test_accuracy > best:
+            best, best_epoch = e.test_accuracy, e.epoch
+        if budget.plateau_patience is not None and e.epoch - best_epoch >= budget.plateau_patience:
+            return e.epoch, "plateau"
+        if e.epoch == budget.max_epochs:
+            return e.epoch, "completed" if budget.until_accuracy is None else "epoch cap"
+    return None

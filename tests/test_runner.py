@@ -1,0 +1,149 @@
+"""The runner with the cache: cache hits train nothing, resumes and extensions equal fresh runs."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from reportgen.plan import ENGINE_VERSION, RunJob, cache_key
+from reportgen.results import Budget
+from reportgen.runner import Event, cached_results, execute_job
+
+
+def make_job(epochs: int = 2, lr: float = 0.1, shuffle: bool = False, seed: int = 0, arch_args=None, **budget) -> RunJob:
+    request = {
+        "dataset": "fashion-mnist", "train_subset": 256, "test_subset": 200, "image_size": 28,
+        "arch": "mlp", "model_args": arch_args or {"hidden": [32]}, "optimizer": "sgd", "lr": lr,
+        "loss": "cross_entropy", "batch_size": 64, "test_batch_size": 100, "shuffle": shuffle,
+        "seed": seed, "device": "cpu", "engine_version": ENGINE_VERSION,
+    }
+    return RunJob(cache_key(request), request, (Budget(epochs, **budget),))
+
+
+class Recorder:
+    def __init__(self, stop_after_epoch: int | None = None):
+        self.events: list[Event] = []
+        self.stop_after_epoch = stop_after_epoch
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+        if event.kind == "epoch" and event.epoch.epoch == self.stop_after_epoch:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C right after this epoch was saved
+
+    def trained_epochs(self) -> list[int]:
+        return [e.epoch.epoch for e in self.events if e.kind == "epoch"]
+
+
+def only(results):
+    (result,) = results.values()
+    return result
+
+
+def metrics_of(result):
+    return [(e.train_loss, e.test_loss, e.test_accuracy, e.step_losses) for e in result.epochs]
+
+
+def test_second_execution_is_a_cache_hit_and_trains_nothing(tmp_path, data_dir):
+    job = make_job()
+    first, second = Recorder(), Recorder()
+    a = only(execute_job(job, tmp_path, data_dir, first))
+    b = only(execute_job(job, tmp_path, data_dir, second))
+    assert first.trained_epochs() == [1, 2]
+    assert second.trained_epochs() == []
+    assert [e.kind for e in second.events] == ["cached"]
+    assert metrics_of(a) == metrics_of(b)
+
+
+def test_extending_two_to_four_epochs_trains_only_the_missing_ones(tmp_path, data_dir):
+    short, long = make_job(epochs=2), make_job(epochs=4)
+    assert short.key == long.key  # epochs are a budget, not part of the key
+    execute_job(short, tmp_path / "a", data_dir)
+    recorder = Recorder()
+    extended = only(execute_job(long, tmp_path / "a", data_dir, recorder))
+    fresh = only(execute_job(long, tmp_path / "b", data_dir))
+    assert recorder.trained_epochs() == [3, 4]
+    assert metrics_of(extended) == metrics_of(fresh)
+    assert extended.probes == fresh.probes
+
+
+def test_fewer_epochs_than_cached_are_served_from_the_prefix(tmp_path, data_dir):
+    four = only(execute_job(make_job(epochs=4), tmp_path, data_dir))
+    recorder = Recorder()
+    two = only(execute_job(make_job(epochs=2), tmp_path, data_dir, recorder))
+    assert recorder.trained_epochs() == []
+    assert metrics_of(two) == metrics_of(four)[:2]
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(tmp_path, data_dir, shuffle):
+    job = make_job(epochs=4, shuffle=shuffle)
+    with pytest.raises(KeyboardInterrupt):
+        execute_job(job, tmp_path / "a", data_dir, Recorder(stop_after_epoch=2))
+    recorder = Recorder()
+    resumed = only(execute_job(job, tmp_path / "a", data_dir, recorder))
+    fresh = only(execute_job(job, tmp_path / "b", data_dir))
+    assert recorder.trained_epochs() == [3, 4]
+    assert metrics_of(resumed) == metrics_of(fresh)
+
+
+def test_truncated_checkpoint_is_reported_and_retrained(tmp_path, data_dir):
+    job = make_job(epochs=2)
+    original = only(execute_job(job, tmp_path, data_dir))
+    (checkpoint,) = (tmp_path / "runs" / job.key[:2] / job.key).glob("ckpt-*.pt")
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    assert cached_results(tmp_path, job) is None  # never trusted
+    recorder = Recorder()
+    again = only(execute_job(job, tmp_path, data_dir, recorder))
+    assert any(e.kind == "corrupt" and "truncated" in e.message for e in recorder.events)
+    assert recorder.trained_epochs() == [1, 2]
+    assert metrics_of(again) == metrics_of(original)
+
+
+def test_garbage_checkpoint_of_the_right_size_is_caught_before_resuming(tmp_path, data_dir):
+    job = make_job(epochs=2)
+    execute_job(job, tmp_path, data_dir)
+    (checkpoint,) = (tmp_path / "runs" / job.key[:2] / job.key).glob("ckpt-*.pt")
+    checkpoint.write_bytes(b"x" * checkpoint.stat().st_size)
+    recorder = Recorder()
+    execute_job(make_job(epochs=3), tmp_path, data_dir, recorder)
+    assert any(e.kind == "corrupt" and "checksum" in e.message for e in recorder.events)
+    assert recorder.trained_epochs() == [1, 2, 3]
+
+
+def test_garbage_metrics_file_is_reported_and_retrained(tmp_path, data_dir):
+    job = make_job(epochs=1)
+    execute_job(job, tmp_path, data_dir)
+    (tmp_path / "runs" / job.key[:2] / job.key / "state.json").write_text("{not json")
+    recorder = Recorder()
+    execute_job(job, tmp_path, data_dir, recorder)
+    assert any(e.kind == "corrupt" and "unreadable metrics" in e.message for e in recorder.events)
+    assert recorder.trained_epochs() == [1]
+
+
+def test_divergence_is_an_outcome_not_a_crash(tmp_path, data_dir):
+    result = only(execute_job(make_job(epochs=5, lr=1e4), tmp_path, data_dir))
+    assert result.stop_reason in ("diverged", "stuck at chance")
+    assert result.diverged
+    assert len(result.epochs) < 5
+
+
+def test_target_budget_stops_at_the_first_epoch_reaching_it(tmp_path, data_dir):
+    result = only(execute_job(make_job(epochs=6, until_accuracy=40.0), tmp_path, data_dir))
+    accuracies = [e.test_accuracy for e in result.epochs]
+    assert accuracies[-1] >= 40.0 and all(a < 40.0 for a in accuracies[:-1])
+    assert result.stop_reason == "target reached"
+
+
+def test_different_seeds_give_different_trajectories(tmp_path, data_dir):
+    a = only(execute_job(make_job(seed=0), tmp_path, data_dir))
+    b = only(execute_job(make_job(seed=1), tmp_path, data_dir))
+    assert metrics_of(a) != metrics_of(b)
+
+
+def test_probes_cover_the_first_steps(tmp_path, data_dir):
+    result = only(execute_job(make_job(epochs=2), tmp_path, data_dir))
+    assert set(result.probes) == {"grad_mean", "grad_abs_mean", "grad_norm", "step_loss"}
+    assert len(result.probes["grad_norm"]) == 8  # 256 images / 64 per batch × 2 epochs, under 100
+    assert all(v >= 0 for v in result.probes["grad_norm"])
+    assert result.probes["step_loss"] == pytest.approx(result.epochs[0].step_losses + result.epochs[1].step_losses, rel=1e-5)
