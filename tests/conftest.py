@@ -61,10 +61,10 @@ runs = [{ model = "mlp", lr = 0.1, epochs = 3 }]
 
 def find_data_dir() -> Path | None:
     env = os.environ.get("REPORTGEN_DATA_DIR")
-    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "datasets"]:
-        if (candidate / "fashion-mnist").is_dir():
-            return candidate
-    return None
+    if env and Path(env).is_dir():
+        return Path(env)
+    beside = REPO.parent / "shared" / "datasets"
+    return beside if (beside / "fashion-mnist").is_dir() else None
 
 
 @pytest.fixture(scope="session")
