@@ -122,6 +122,11 @@ class RunCache:
         if previous and previous != name:
             (folder / previous).unlink(missing_ok=True)
 
+    def remove_partial_writes(self, key: str) -> None:
+        """Temp files left by a killed writer; call with the entry's lock held."""
+        for leftover in self.folder(key).glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+
     def discard(self, key: str) -> None:
         shutil.rmtree(self.folder(key), ignore_errors=True)
 

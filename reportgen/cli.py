@@ -219,6 +219,7 @@ def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ra
     with TrainingProgress(console, missing) as progress:
         for _job, _results in runner.run(missing, progress.on_event):
             progress.job_finished()
+    console.print(progress.summary())
 
 
 def _make_executor(session: Session, executor: ExecutorName, ray_address: str):

@@ -19,6 +19,8 @@ class TrainingProgress:
         self.total = len(jobs)
         self.runs_task = None
         self.epoch_task = None
+        self.epochs_trained = 0
+        self.seconds = 0.0
 
     def __enter__(self) -> "TrainingProgress":
         self.progress.__enter__()
@@ -38,8 +40,13 @@ class TrainingProgress:
                                 status=event.message)
         elif event.kind == "epoch" and event.epoch is not None:
             e = event.epoch
+            self.epochs_trained += 1
+            self.seconds += e.seconds
             self.progress.update(self.epoch_task, completed=e.epoch,
                                  status=f"loss {e.train_loss:.4g}  acc {e.test_accuracy:.2f} %")
 
     def job_finished(self) -> None:
         self.progress.advance(self.runs_task)
+
+    def summary(self) -> str:
+        return f"Trained {self.epochs_trained} epochs ({self.seconds:.1f} s of training)."

@@ -32,6 +32,7 @@ def execute_job(job: RunJob, cache_root: Path, data_dir: Path | None, on_event: 
     cache = RunCache(cache_root)
     target = max(b.max_epochs for b in job.budgets)
     with cache.lock(job.key):
+        cache.remove_partial_writes(job.key)
         entry = _load_or_discard(cache, job, on_event)
         if entry is not None and _all_decided(entry, job.budgets):
             on_event(Event("cached", job.key, target_epochs=target))

@@ -1,0 +1,4 @@
+"""`python -m reportgen` runs the CLI."""
+from reportgen.cli import app
+
+app(prog_name="reportgen")

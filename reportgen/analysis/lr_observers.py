@@ -1,0 +1,195 @@
+"""The lr_effect observer: per model, which learning rate worked best and what the others did."""
+from __future__ import annotations
+
+import math
+
+from reportgen.analysis import wording as w
+from reportgen.analysis.metrics import best_accuracy, epochs_to_target, final_accuracy
+from reportgen.results import STOP_REASONS, RunOutcome, RunResult
+
+DROP_POINTS = 1.0  # final accuracy this far below the run's best counts as a fall
+DIP_POINTS = 3.0  # an epoch-to-epoch accuracy drop this large counts as unstable
+LOSS_RISE = 0.10  # a final training loss this fraction above its minimum counts as rising
+STOP_VERBS = {"diverged": "diverged", "stuck at chance": "got stuck at chance"}
+
+
+def _acc(o: RunOutcome) -> float:
+    value = final_accuracy(o.result)
+    return -math.inf if value is None or math.isnan(value) else value
+
+
+def _lr(o: RunOutcome) -> str:
+    return f"lr {w.fmt_lr(o.planned.labels.get('lr'))}"
+
+
+def _stop_note(r: RunResult) -> str:
+    return f"{r.stop_reason}: {STOP_REASONS.get(r.stop_reason, r.stop_reason)}"
+
+
+# ---------------------------------------------------------------- instability signs
+
+def failure_epoch(r: RunResult) -> int:
+    """The first epoch with a non-finite loss, else the last epoch trained."""
+    bad = (e.epoch for e in r.epochs if not (math.isfinite(e.train_loss) and math.isfinite(e.test_loss)))
+    return next(bad, len(r.epochs))
+
+
+def instability(r: RunResult) -> list[str]:
+    """Phrases naming measured signs of unstable training; empty when none shows."""
+    signs = []
+    bad = next((e.epoch for e in r.epochs if not math.isfinite(e.train_loss)), None)
+    if bad is not None:
+        signs.append(f"the training loss became {w.fmt_loss(r.epochs[bad - 1].train_loss)} at epoch {bad}")
+    peak = max(r.epochs, key=lambda e: e.test_accuracy)
+    final = r.epochs[-1]
+    if peak.test_accuracy - final.test_accuracy > DROP_POINTS:
+        signs.append(f"test accuracy fell from {w.fmt_acc(peak.test_accuracy)} (epoch {peak.epoch}) "
+                     f"to {w.fmt_acc(final.test_accuracy)}")
+    else:
+        dips = [a.test_accuracy - b.test_accuracy for a, b in zip(r.epochs, r.epochs[1:])]
+        if dips and max(dips) >= DIP_POINTS:
+            signs.append(f"test accuracy dropped by up to {max(dips):.1f} points from one epoch to the next")
+    finite = [e for e in r.epochs if math.isfinite(e.train_loss)]
+    low = min(finite, key=lambda e: e.train_loss, default=None)
+    if bad is None and low and final.train_loss > low.train_loss * (1 + LOSS_RISE) + 1e-3:
+        signs.append(f"training loss rose from {w.fmt_loss(low.train_loss)} (epoch {low.epoch}) "
+                     f"to {w.fmt_loss(final.train_loss)}")
+    return signs
+
+
+def _failure(o: RunOutcome) -> str | None:
+    """How the run failed (diverged, at chance, unstable), with numbers; None when it trained."""
+    r = o.result
+    if r.diverged:
+        return (f"{_lr(o)} {STOP_VERBS[r.stop_reason]} at epoch {failure_epoch(r)} ({STOP_REASONS[r.stop_reason]}), "
+                f"ending at {w.fmt_acc(final_accuracy(r))}")
+    if w.at_chance(best_accuracy(r)):
+        return f"{_lr(o)} never rose above chance level (best {w.fmt_acc(best_accuracy(r))})"
+    signs = instability(r)
+    return f"{_lr(o)} was unstable: {w.join_words(signs)}" if signs else None
+
+
+# ---------------------------------------------------------------- lr_effect
+
+def lr_effect(outcomes: list[RunOutcome], args: dict) -> list[str]:
+    """Per model: best and worst learning rate, what too large and too small rates did."""
+    runs = w.measured(outcomes)
+    fixed = w.distinct([o for o in runs if o.result.budget.until_accuracy is None])
+    targeted = w.distinct([o for o in runs if o.result.budget.until_accuracy is not None])
+    by_model = w.group_by_model(fixed)  # a run stopped at its target says nothing by its final accuracy
+    sentences = [s for model_runs in by_model.values() for s in _lr_accuracy(model_runs)]
+    if len(by_model) > 1:
+        sentences += _lr_families(by_model)
+    for model_runs in w.group_by_model(targeted).values():
+        sentences += _lr_target(model_runs)
+    return sentences
+
+
+def _after(runs: list[RunOutcome]) -> str:
+    """'after 10 epochs' when every run had that budget (runs that failed earlier are named apart)."""
+    budgets = {o.result.budget.max_epochs for o in runs}
+    epochs = budgets.pop() if len(budgets) == 1 else None
+    if epochs and all(len(o.result.epochs) == epochs or o.result.diverged for o in runs):
+        return f"after {w.plural(epochs, 'epoch')}"
+    return "at the end of each run"
+
+
+def _lr_accuracy(runs: list[RunOutcome]) -> list[str]:
+    """The ranking of one model's rates by final accuracy, then what the other rates did."""
+    name = w.describe_run(runs[0])
+    runs = sorted(runs, key=lambda o: o.planned.labels.get("lr") or 0, reverse=True)
+    listing = ", ".join(f"{_lr(o)} {w.fmt_acc(final_accuracy(o.result))}" for o in runs)
+    if len({o.planned.labels.get("lr") for o in runs}) < 2:
+        return [f"Only one learning rate was measured for {name} ({listing} {_after(runs)}), "
+                "so the effect of the rate cannot be read here."]
+    top, bottom = max(map(_acc, runs)), min(map(_acc, runs))
+    best = w.ties(runs, _acc, top)
+    if len(best) == len(runs):
+        return [f"For {name}, the final test accuracy {_after(runs)} is the same at every rate ({listing})."]
+    lrs = [o.planned.labels["lr"] for o in best]
+    best_text = (f"lr {w.join_words(w.fmt_lr(x) for x in lrs)} tie for the best ({w.fmt_acc(top)})" if len(best) > 1
+                 else f"the best is {_lr(best[0])} ({w.fmt_acc(top)})")
+    worst = w.ties(runs, _acc, bottom)
+    worst_text = (f", the worst {w.join_words(_lr(o) for o in worst)} ({w.fmt_acc(bottom)}, "
+                  f"{top - bottom:.1f} points lower)" if math.isfinite(bottom) else "")
+    ranking = f"For {name}, the final test accuracy {_after(runs)} is {listing}: {best_text}{worst_text}."
+    larger = [o for o in runs if o.planned.labels["lr"] > max(lrs)]
+    smaller = [o for o in runs if o.planned.labels["lr"] < min(lrs)]
+    return [ranking, *_larger_notes(larger, top), *filter(None, (_smaller_note(o, top) for o in smaller))]
+
+
+def _larger_notes(larger: list[RunOutcome], top: float) -> list[str]:
+    """Each failed larger rate on its own; the ones that only ended lower in one sentence."""
+    notes = [f"The larger rate {failure}." for failure in map(_failure, larger) if failure]
+    stable = [o for o in larger if not _failure(o) and top - _acc(o) >= w.TIE_POINTS]
+    if stable:
+        notes.append(f"The larger {'rate' if len(stable) == 1 else 'rates'} {w.join_words(map(_lr, stable))} trained "
+                     f"stably but ended {w.join_words(f'{top - _acc(o):.1f}' for o in stable)} points below the best.")
+    return notes
+
+
+def _smaller_note(o: RunOutcome, top: float) -> str | None:
+    """A smaller rate: failed, level with the best, or lower (and "slower" only if still rising)."""
+    failure = _failure(o)
+    if failure:
+        return f"The smaller rate {failure}."
+    r, gap = o.result, top - _acc(o)
+    if gap < w.TIE_POINTS:
+        return None
+    gain = r.epochs[-1].test_accuracy - r.epochs[-2].test_accuracy if len(r.epochs) > 1 else 0.0
+    still = (f", and it was still rising ({w.fmt_points(gain)} in the last epoch), so it learned more slowly"
+             if gain >= w.TIE_POINTS else f", and its accuracy was no longer rising ({w.fmt_points(gain)} in the last epoch)")
+    return f"The smaller rate {_lr(o)} ended {gap:.1f} points below the best{still}."
+
+
+def _lr_families(by_model: dict[str, list[RunOutcome]]) -> list[str]:
+    """How the other family changes the picture: spread across rates, the largest common rate, best rates."""
+    names = {m: w.describe_run(runs[0]) for m, runs in by_model.items()}
+    bests = {m: w.ties(runs, _acc, max(map(_acc, runs))) for m, runs in by_model.items()}
+    best_rates = "The best rate per model: " + "; ".join(
+        f"{names[m]} {w.join_words(_lr(o) for o in best)}" for m, best in bests.items()) + "."
+    return [*_sensitivity(by_model, names), *_largest_common_rate(by_model), best_rates]
+
+
+def _sensitivity(by_model: dict[str, list[RunOutcome]], names: dict[str, str]) -> list[str]:
+    spreads = {m: max(map(_acc, runs)) - min(map(_acc, runs)) for m, runs in by_model.items()}
+    if not all(math.isfinite(s) for s in spreads.values()) or any(len(r) < 2 for r in by_model.values()):
+        return []
+    listing = w.join_words(f"{spreads[m]:.1f} points for {names[m]}" for m in by_model)
+    least = min(spreads, key=spreads.get)
+    if sorted(spreads.values())[1] - spreads[least] < 1.0:
+        verdict = "the models are about equally sensitive to the rate"
+    else:
+        verdict = f"{names[least]} is {'less' if len(spreads) == 2 else 'the least'} sensitive to the rate"
+    return [f"Across learning rates the final accuracy spans {listing}, so {verdict}."]
+
+
+def _largest_common_rate(by_model: dict[str, list[RunOutcome]]) -> list[str]:
+    common = set.intersection(*({o.planned.labels.get("lr") for o in runs} for runs in by_model.values()))
+    common.discard(None)
+    if not common:
+        return []
+    lr = max(common)
+    at = [next(o for o in runs if o.planned.labels.get("lr") == lr) for runs in by_model.values()]
+    listing = w.join_words(f"{w.describe_run(o)} {w.fmt_acc(final_accuracy(o.result))}"
+                           + (f" ({o.result.stop_reason})" if o.result.diverged else "") for o in at)
+    return [f"At the largest rate measured for every model, lr {w.fmt_lr(lr)}: {listing}."]
+
+
+def _lr_target(runs: list[RunOutcome]) -> list[str]:
+    name, target = w.describe_run(runs[0]), runs[0].result.budget.until_accuracy
+    reached = sorted((o for o in runs if isinstance(epochs_to_target(o.result), int)),
+                     key=lambda o: epochs_to_target(o.result))
+    missed = [o for o in runs if o not in reached]
+    parts = [f"{_lr(o)} at epoch {epochs_to_target(o.result)}" for o in reached]
+    parts += [f"{_lr(o)} never (best {w.fmt_acc(best_accuracy(o.result))}; {_stop_note(o.result)})" for o in missed]
+    if len(runs) == 1:
+        r = runs[0].result
+        when = (f"came at epoch {epochs_to_target(r)}" if reached else
+                f"was never reached (best {w.fmt_acc(best_accuracy(r))}; {_stop_note(r)})")
+        return [f"For {name} at {_lr(runs[0])} the {w.fmt_acc(target)} target {when}."]
+    if not reached:
+        return [f"For {name} no learning rate reached {w.fmt_acc(target)}: {'; '.join(parts)}."]
+    first = [o for o in reached if epochs_to_target(o.result) == epochs_to_target(reached[0].result)]
+    best = f"soonest at {w.join_words(_lr(o) for o in first)} (epoch {epochs_to_target(first[0].result)})"
+    return [f"For {name} the {w.fmt_acc(target)} target came {best}; by rate: {'; '.join(parts)}."]

@@ -1,0 +1,191 @@
+"""Observers that compare models: capacity, parameter efficiency, activations, parameter claims."""
+from __future__ import annotations
+
+import math
+
+from reportgen.analysis import wording as w
+from reportgen.analysis.metrics import final_accuracy, seconds_per_epoch
+from reportgen.results import RunOutcome
+
+SMALL_POINTS = 0.5  # accuracy differences below this are too small to rank with one seed per model
+
+
+def _by_preset(outcomes: list[RunOutcome]) -> dict[str, RunOutcome]:
+    """One measured run per model preset (the first seen)."""
+    found: dict[str, RunOutcome] = {}
+    for o in w.distinct(outcomes):
+        found.setdefault(str(o.planned.labels.get("model")), o)
+    return found
+
+
+def _names(spec: object) -> list[str]:
+    """'a,b' or ['a', 'b'] → ['a', 'b']."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def _acc(o: RunOutcome) -> float:
+    return final_accuracy(o.result)
+
+
+def _missing(names: list[str], runs: dict[str, RunOutcome]) -> str | None:
+    absent = [n for n in names if n not in runs]
+    return f"Not measured: {w.join_words(absent)}." if absent else None
+
+
+# ---------------------------------------------------------------- capacity
+
+def capacity(outcomes: list[RunOutcome], args: dict) -> list[str]:
+    """Per group 'base,variant,…': accuracy and size of each variant against the baseline."""
+    runs = _by_preset(outcomes)
+    sentences = []
+    for group in args.get("groups", []):
+        names = _names(group)
+        present = [n for n in names if n in runs]
+        note = _missing(names, runs)
+        if names and names[0] in runs and len(present) > 1:
+            sentences += _capacity_group(runs[names[0]], [runs[n] for n in present[1:]])
+        if note:
+            sentences.append(note)
+    return sentences
+
+
+def _capacity_group(base: RunOutcome, variants: list[RunOutcome]) -> list[str]:
+    base_name = w.describe_run(base)
+    parts = [f"{w.describe_run(v)} {w.fmt_acc(_acc(v))} ({w.fmt_points(_acc(v) - _acc(base))}) with "
+             f"{w.fmt_count(v.result.params)} parameters ({w.fmt_ratio(v.result.params / base.result.params)})"
+             for v in variants]
+    sentences = [f"Against {base_name} ({w.fmt_acc(_acc(base))}, {w.fmt_count(base.result.params)} parameters): "
+                 + "; ".join(parts) + "."]
+    sentences.append(_capacity_verdict(base, variants))
+    if len(variants) == 2:
+        sentences.append(_variant_duel(*variants))
+    return sentences
+
+
+def _variant_duel(a: RunOutcome, b: RunOutcome) -> str:
+    """The two variants against each other (e.g. wider against deeper)."""
+    high, low = (a, b) if _acc(a) >= _acc(b) else (b, a)
+    gap, ratio = _acc(high) - _acc(low), high.result.params / low.result.params
+    if gap < w.TIE_POINTS:
+        return f"{w.describe_run(a)} and {w.describe_run(b)} end level, with {w.fmt_ratio(a.result.params / b.result.params)} the parameters between them."
+    return (f"{w.describe_run(high)} ends {gap:.1f} points above {w.describe_run(low)} "
+            f"with {w.fmt_ratio(ratio)} its parameters.")
+
+
+def _capacity_verdict(base: RunOutcome, variants: list[RunOutcome]) -> str:
+    group = [base, *variants]
+    accs = [_acc(o) for o in group]
+    ratios = [o.result.params / base.result.params for o in variants]
+    size = f"{w.fmt_ratio(min(ratios))} to {w.fmt_ratio(max(ratios))} the baseline's parameters"
+    if max(accs) - min(accs) < SMALL_POINTS:
+        return (f"All lie within {max(accs) - min(accs):.1f} points of each other while the variants have {size}: "
+                f"the change in structure bought no clear accuracy (gaps under {SMALL_POINTS:g} points cannot be "
+                "ranked with one run per model).")
+    best = max(group, key=_acc)
+    largest = max(group, key=lambda o: o.result.params)
+    if best is base:
+        return (f"No variant beats the baseline ({size}): the extra or rearranged parameters "
+                "bought no accuracy here.")
+    verdict = (f"The most accurate is {w.describe_run(best)} ({w.fmt_points(_acc(best) - _acc(base))} over the "
+               f"baseline with {w.fmt_ratio(best.result.params / base.result.params)} its parameters)")
+    if largest is best:
+        return verdict + "; it is also the largest."
+    return verdict + f", not the largest model, {w.describe_run(largest)} ({w.fmt_acc(_acc(largest))})."
+
+
+# ---------------------------------------------------------------- param_efficiency
+
+def param_efficiency(outcomes: list[RunOutcome], args: dict) -> list[str]:
+    """Per pair 'a,b': accuracy, size, accuracy per million parameters and speed."""
+    runs = _by_preset(outcomes)
+    sentences = []
+    for pair in args.get("pairs", []):
+        names = _names(pair)
+        if len(names) == 2 and all(n in runs for n in names):
+            sentences += _efficiency_pair(runs[names[0]], runs[names[1]])
+        elif (note := _missing(names, runs)):
+            sentences.append(note)
+    return sentences
+
+
+def _per_million(o: RunOutcome) -> float:
+    return _acc(o) / (o.result.params / 1e6) if o.result.params else math.inf
+
+
+def _profile(o: RunOutcome) -> str:
+    secs = seconds_per_epoch(o.result)
+    return (f"{w.describe_run(o)} reaches {w.fmt_acc(_acc(o))} with {w.fmt_count(o.result.params)} parameters "
+            f"({_per_million(o):.1f} accuracy points per million) in {w.fmt_float(secs, 1)} s per epoch")
+
+
+def _efficiency_pair(a: RunOutcome, b: RunOutcome) -> list[str]:
+    sentences = [f"{_profile(a)}; {_profile(b)}."]
+    failed = [w.describe_run(o) for o in (a, b) if o.result.diverged or w.at_chance(_acc(o))]
+    if failed:
+        return sentences + [f"{w.join_words(failed)} failed to train, so accuracy per parameter says nothing here."]
+    lean, other = (a, b) if _per_million(a) >= _per_million(b) else (b, a)
+    gap, ratio = _acc(lean) - _acc(other), lean.result.params / other.result.params
+    if gap > -w.TIE_POINTS and ratio <= 1:
+        why = f"{w.fmt_points(gap)} with {w.fmt_ratio(ratio)} the parameters"
+    else:
+        why = f"{_per_million(lean):.1f} against {_per_million(other):.1f} points per million, though {w.fmt_points(gap)} in accuracy"
+    sentences.append(f"{w.describe_run(lean)} is the more parameter-efficient ({why}).")
+    sa, sb = seconds_per_epoch(a.result), seconds_per_epoch(b.result)
+    if sa and sb:
+        slow, fast = (a, b) if sa >= sb else (b, a)
+        sentences.append(f"{w.describe_run(slow)} takes {w.fmt_ratio(max(sa, sb) / min(sa, sb))} the time per epoch "
+                         f"of {w.describe_run(fast)}.")
+    return sentences
+
+
+# ---------------------------------------------------------------- activation_effect
+
+def activation_effect(outcomes: list[RunOutcome], args: dict) -> list[str]:
+    """Final and first-epoch accuracy of runs that differ by activation; best and worst."""
+    runs = sorted(_by_preset(outcomes).values(), key=_acc, reverse=True)
+    final = "; ".join(f"{w.describe_run(o)} {w.fmt_acc(_acc(o))}" for o in runs)
+    if len(runs) < 2:
+        return [f"Only one activation was measured: {final}."]
+    first = sorted(runs, key=lambda o: o.result.epochs[0].test_accuracy, reverse=True)
+    sentences = [f"Final test accuracy: {final}.", _best_worst(runs, _acc, "at the end")]
+    sentences.append("After the first epoch: " + "; ".join(
+        f"{w.describe_run(o)} {w.fmt_acc(o.result.epochs[0].test_accuracy)}" for o in first) + ".")
+    sentences.append(_best_worst(first, lambda o: o.result.epochs[0].test_accuracy, "after the first epoch"))
+    same = [o.planned.key for o in first] == [o.planned.key for o in runs]
+    sentences.append("The order after the first epoch is the same as at the end." if same
+                     else "The order after the first epoch differs from the order at the end.")
+    return sentences
+
+
+def _best_worst(ranked: list[RunOutcome], value, when: str) -> str:
+    top, bottom = value(ranked[0]), value(ranked[-1])
+    if top - bottom < w.TIE_POINTS:
+        return f"All are level {when}, at {w.fmt_acc(top)}."
+    best = w.join_words(w.describe_run(o) for o in w.ties(ranked, value, top))
+    worst = w.join_words(w.describe_run(o) for o in w.ties(ranked, value, bottom))
+    return f"Highest {when}: {best}; lowest: {worst}, {top - bottom:.1f} points lower."
+
+
+# ---------------------------------------------------------------- param_claim
+
+def param_claim(outcomes: list[RunOutcome], args: dict) -> list[str]:
+    """Checks a source's claim that preset `larger` has more trainable parameters than `smaller`."""
+    larger, smaller = str(args["larger"]), str(args["smaller"])
+    source = str(args.get("claim_source", "the source"))
+    found = {str(o.planned.labels.get("model")): o for o in outcomes if o.result is not None}
+    absent = [n for n in (larger, smaller) if n not in found]
+    if absent:
+        return [f"The claim of {source} about {larger} and {smaller} cannot be checked: "
+                f"{w.join_words(absent)} not measured."]
+    big, small = found[larger], found[smaller]
+    pb, ps = big.result.params, small.result.params
+    big_name, small_name = w.describe_run(big), w.describe_run(small)
+    claim = f"{source[:1].upper()}{source[1:]} says {big_name} has more trainable parameters than {small_name}"
+    counts = (f"{big_name} has {w.fmt_count(pb)} against {w.fmt_count(ps)} for {small_name}, "
+              f"{w.fmt_ratio(pb / ps) if ps else 'n/a'} as many")
+    if pb > ps:
+        return [f"{claim}; the measurement confirms it: {counts}."]
+    return [f"{claim}; the measurement contradicts it: {counts}.",
+            "More layers do not by themselves mean more parameters: the count depends on the layers' sizes, "
+            "and the measured totals above settle it."]

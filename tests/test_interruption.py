@@ -1,0 +1,124 @@
+"""Killing `reportgen run` (SIGINT, SIGKILL) mid-training loses at most the current epoch; the
+next command resumes and ends with the numbers of an uninterrupted run. Two processes on one
+cache train each run once."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SPEC = """
+title = "interruptible"
+[protocols.p]
+dataset = "fashion-mnist"
+optimizer = "sgd"
+lr = 0.05
+batch_size = 32
+test_batch_size = 1000
+shuffle = true
+epochs = 6
+[models.mlp]
+arch = "mlp"
+label = "MLP"
+args = { hidden = [256, 256] }
+[profiles.full]
+description = "d"
+[profiles.cpu]
+description = "d"
+[profiles.smoke]
+description = "d"
+[[profiles.smoke.overlays]]
+set = { train_subset = 3000, test_subset = 1000 }
+[questions.q]
+part = "P"
+title = "Q"
+prompt = "Q"
+protocol = "p"
+runs = [{ model = "mlp" }]
+"""
+
+
+def command(spec: Path, cache: Path, data_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "reportgen", "run", "q", "--spec", str(spec), "--profile", "smoke",
+            "--device", "cpu", "--cache-dir", str(cache), "--out", str(cache.parent / "out"),
+            "--data-dir", str(data_dir), "--no-report"]
+
+
+def state_files(cache: Path) -> list[Path]:
+    return list(cache.glob("runs/*/*/state.json"))
+
+
+def epochs_saved(cache: Path) -> int:
+    try:
+        return max((len(json.loads(p.read_text())["epochs"]) for p in state_files(cache)), default=0)
+    except (ValueError, OSError):
+        return 0
+
+
+def final_metrics(cache: Path) -> list[tuple]:
+    (path,) = state_files(cache)
+    return [(e["train_loss"], e["test_loss"], e["test_accuracy"], e["step_losses"]) for e in json.loads(path.read_text())["epochs"]]
+
+
+def assert_only_complete_entries(cache: Path) -> None:
+    for path in state_files(cache):
+        state = json.loads(path.read_text())
+        checkpoint = path.parent / state["checkpoint"]
+        assert checkpoint.stat().st_size == state["checkpoint_size"]
+        assert sorted(p.name for p in path.parent.glob("ckpt-*.pt")) in ([checkpoint.name], sorted([checkpoint.name, f"ckpt-{len(state['epochs']) + 1:04d}.pt"]))
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> Path:
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC)
+    return path
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, data_dir) -> list[tuple]:
+    root = tmp_path_factory.mktemp("fresh")
+    (root / "spec.toml").write_text(SPEC)
+    subprocess.run(command(root / "spec.toml", root / "cache", data_dir), check=True, capture_output=True)
+    return final_metrics(root / "cache")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_run_resumes_to_the_uninterrupted_numbers(spec, tmp_path, data_dir, uninterrupted, sig):
+    cache = tmp_path / "cache"
+    process = subprocess.Popen(command(spec, cache, data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while epochs_saved(cache) < 2 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(random.uniform(0, 0.3))  # somewhere inside the next epoch
+    process.send_signal(sig)
+    output = process.communicate(timeout=60)[0].decode()
+    if sig == signal.SIGINT:
+        assert process.returncode == 130 and "Interrupted" in output and "Traceback" not in output
+    killed_at = epochs_saved(cache)
+    assert 2 <= killed_at <= 6
+    assert_only_complete_entries(cache)
+
+    resumed = subprocess.run(command(spec, cache, data_dir), capture_output=True, text=True, check=True)
+    assert f"Trained {6 - killed_at} epochs" in resumed.stdout
+    assert final_metrics(cache) == uninterrupted
+    assert_only_complete_entries(cache)
+
+
+def test_two_processes_on_one_cache_train_the_run_once(spec, tmp_path, data_dir, uninterrupted):
+    cache = tmp_path / "cache"
+    processes = [subprocess.Popen(command(spec, cache, data_dir), stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0]
+    trained = sorted(int(line.split()[1]) for out in outputs for line in out.splitlines() if line.startswith("Trained"))
+    assert trained in ([0, 6], [6])  # one trained everything; the other waited, then found it cached
+    assert final_metrics(cache) == uninterrupted
+    assert len([p for p in cache.glob("runs/*/*") if p.is_dir()]) == 1
+    assert_only_complete_entries(cache)
