@@ -7,6 +7,7 @@ No torch import, so `reportgen list` stays fast.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from reportgen.errors import SpecError
 
 DATASETS = ("fashion-mnist", "mnist")
+QUESTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_RUNS_PER_GRID = 200  # a guard against a typo that expands into thousands of trainings
 Scalar = Union[bool, int, float, str]
 
@@ -177,6 +179,13 @@ class Spec(_Model):
 
 def _check_question(spec: Spec, qid: str, question: Question) -> None:
     where = f'questions."{qid}"'
+    if not QUESTION_ID.fullmatch(qid) or ".." in qid:
+        # Ids become file names (build/<id>.html, figures/<id>-1.svg): nothing that leaves the folder.
+        raise ValueError(f"{where}: invalid question id {qid!r}; use letters, digits, '.', '_' and '-' (e.g. q1.3)")
+    for i, reference in enumerate(question.references):
+        for key in reference.select:
+            if key not in GRID_FIELDS:
+                raise ValueError(f"{where}.references[{i}].select.{key}: unknown run field; allowed: {', '.join(GRID_FIELDS)}")
     if question.protocol is not None and question.protocol not in spec.protocols:
         raise ValueError(f"{where}.protocol: unknown protocol {question.protocol!r}; known: {sorted(spec.protocols)}")
     for other in question.include_runs_of:
