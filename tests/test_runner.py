@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from reportgen.plan import ENGINE_VERSION, RunJob, cache_key
+from reportgen import plan
+from reportgen.plan import RunJob, cache_key
 from reportgen.results import Budget
 from reportgen.runner import Event, cached_results, execute_job
 
@@ -16,7 +17,7 @@ def make_job(epochs: int = 2, lr: float = 0.1, shuffle: bool = False, seed: int 
         "dataset": "fashion-mnist", "train_subset": 256, "test_subset": 200, "image_size": 28,
         "arch": "mlp", "model_args": arch_args or {"hidden": [32]}, "optimizer": "sgd", "lr": lr,
         "loss": "cross_entropy", "batch_size": 64, "test_batch_size": 100, "shuffle": shuffle,
-        "seed": seed, "device": "cpu", "engine_version": ENGINE_VERSION,
+        "seed": seed, "device": "cpu", "engine_version": plan.ENGINE_VERSION,
     }
     return RunJob(cache_key(request), request, (Budget(epochs, **budget),))
 
