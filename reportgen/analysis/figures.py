@@ -6,6 +6,7 @@ matplotlib is imported inside the functions so that importing this module stays 
 from __future__ import annotations
 
 import math
+import textwrap
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,12 @@ if TYPE_CHECKING:
     from reportgen.spec import BarsView, CurvesView, ImageGridView, StepCurvesView
 
 WIDTH_IN = 6.8  # A4 text width: figures are drawn at the size they are printed, so 8 pt text stays 8 pt
-CHAR_IN = 0.052  # width of an average character at 7.5 pt, for sizing margins and legends
+CHAR_IN = 0.062  # width of an average character at 7.5 pt, for sizing margins and legends
+TITLE_CHAR_IN = 0.072  # the same at 8.5 pt (panel titles)
 LEGEND_LINE_IN = 0.185  # height of a legend line at 7.5 pt
+PANEL_IN = 1.75  # height of one panel of curves
+X_LABEL_IN = 0.5  # room under a panel for its tick labels and x label
+BAR_LABEL_CHARS = 48  # longer bar labels wrap onto a second line
 # tab10 then Dark2: neighbours differ, and runs of one question get neighbouring entries.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
@@ -84,8 +89,8 @@ def step_curves_figure(view: StepCurvesView, outcomes: list[RunOutcome], path: P
         return None
     palette = palette or make_palette(outcomes)
     series = {s: (lambda r, s=s: _probe(r, s, view.steps)) for s in view.series}
-    log_rows = {s: s not in SIGNED_SERIES and _use_log(None, [v for o in runs for v in _probe(o.result, s, view.steps)[1]])
-                for s in view.series}
+    values = {s: [v for o in runs for v in _probe(o.result, s, view.steps)[1]] for s in view.series}
+    log_rows = {s: s not in SIGNED_SERIES and _use_log(None, values[s]) for s in view.series}
     _draw_lines(path, series, facet_groups(runs, view.facet), palette, "training step", log_rows.get,
                 mark_stop=False)
     return path
@@ -109,25 +114,39 @@ def facet_groups(runs: list[RunOutcome], facet: str) -> list[tuple[str, list[Run
 
 
 def _draw_lines(path, series, groups, palette, x_label: str, log_row, mark_stop: bool) -> None:
-    """Panels: a row per series (per block of facets), a column per facet; a legend under each column."""
-    names = [_legend_names(members) for _, members in groups]
+    """Panels: a row per series, a column per facet (3 at most, then a further block of rows); legends below."""
     ncols = min(len(groups), 3)
-    blocks = math.ceil(len(groups) / ncols)
-    rows = len(series) * blocks
-    legend = max(math.ceil(len(n) / _legend_columns(n, ncols)) for n in names) * LEGEND_LINE_IN + 0.1
-    titled = any(title for title, _ in groups)
-    gap = 0.5 + (legend + 0.25 if blocks > 1 else 0)  # x label and ticks (+ a legend and titles between blocks)
-    margins = Margins(left=0.8, right=0.15, top=0.3 if titled else 0.12, bottom=0.5 + legend, hgap=gap, wgap=0.2)
-    with _figure(path, [1.75] * rows, ncols, margins) as (fig, axes):
-        for g, (title, members) in enumerate(groups):
+    wrap = int((WIDTH_IN / ncols - 0.5) / CHAR_IN)  # characters that fit under one panel
+    names = [[textwrap.fill(n, wrap) for n in _legend_names(members)] for _, members in groups]
+    titles = [textwrap.fill(title, int((WIDTH_IN / ncols - 0.3) / TITLE_CHAR_IN)) for title, _ in groups]
+    columns = min(_legend_columns(n, ncols) for n in names)  # the same in every panel's legend
+    legend = max(_legend_lines(n, columns) for n in names) * LEGEND_LINE_IN + 0.1
+    title_height = max(t.count("\n") + 1 for t in titles) * 0.17 if any(titles) else 0
+    heights, spacers = _row_heights(len(series), math.ceil(len(groups) / ncols), legend + title_height)
+    margins = Margins(left=0.8, right=0.15, top=0.12 + title_height, bottom=X_LABEL_IN + legend, hgap=X_LABEL_IN,
+                      wgap=0.2)
+    with _figure(path, heights, ncols, margins) as (fig, axes):
+        unfilled = axes[len(heights) - len(series):, len(groups) - (len(spacers) * ncols):]  # the last block's
+        for ax in [*axes[spacers].flat, *unfilled.flat]:
+            ax.set_visible(False)
+        for g, (title, (_, members)) in enumerate(zip(titles, groups)):
             for m, (key, get) in enumerate(series.items()):
-                ax = axes[g // ncols * len(series) + m][g % ncols]
+                ax = axes[g // ncols * (len(series) + 1) + m][g % ncols]
                 for outcome, name in zip(members, names[g]):
                     _plot_run(ax, outcome, get, palette[outcome.planned.key], name, mark_stop)
                 _style_axes(ax, key, x_label, log_row(key), title if m == 0 else "", g % ncols == 0)
-            _legend_below(fig, ax, _legend_columns(names[g], ncols))
-        for ax in axes.flat[len(groups) * len(series):] if blocks * ncols > len(groups) else []:
-            ax.set_visible(False)
+            _legend_below(fig, ax, columns)
+
+
+def _row_heights(panel_rows: int, blocks: int, between: float) -> tuple[list[float], list[int]]:
+    """Heights of the rows of panels, with a spacer row between blocks (room for a legend and the next titles)."""
+    heights, spacers = [], []
+    for b in range(blocks):
+        if b:
+            spacers.append(len(heights))
+            heights.append(max(between - X_LABEL_IN, 0.01))
+        heights += [PANEL_IN] * panel_rows
+    return heights, spacers
 
 
 def _plot_run(ax, outcome: RunOutcome, get, style: RunStyle, name: str, mark_stop: bool) -> None:
@@ -137,7 +156,7 @@ def _plot_run(ax, outcome: RunOutcome, get, style: RunStyle, name: str, mark_sto
     y = np.asarray(y, dtype=float)
     finite = np.isfinite(y)
     ax.plot(x, np.where(finite, y, np.nan), color=style.colour, marker=style.marker,
-            markevery=max(1, len(x) // 15), label=name)
+            markevery=max(1, math.ceil(len(x) / 8)), label=name)
     bad = _first_bad(x, finite, outcome.result if mark_stop else None)
     if bad is not None:  # an x on the top edge where the run diverged: the line cannot go there
         ax.plot([bad], [0.97], marker="x", color=style.colour, markersize=7, markeredgewidth=1.8,
@@ -170,18 +189,31 @@ def _divergence_epoch(result: RunResult) -> int | None:
 
 
 def _style_axes(ax, key: str, x_label: str, log: bool, title: str, first_column: bool) -> None:
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    if log:
+    if log:  # plain numbers (0.1, 2) instead of 10^k: easier to read, and no mathtext to lay out
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: _minor_log_label(ax, v)))
     if key in SIGNED_SERIES:
         ax.axhline(0, color="#444444", linewidth=0.6)
     ax.set_xlabel(x_label)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, steps=[1, 2, 2.5, 5, 10]))
+    if not log:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
     if first_column:
         ax.set_ylabel(Y_LABELS.get(key, key))
     if title:
         ax.set_title(title)
+
+
+def _minor_log_label(ax, value: float) -> str:
+    """Label the 2s and 5s of each decade, but only on axes spanning less than two decades (else too crowded)."""
+    low, high = ax.get_ylim()
+    if value <= 0 or low <= 0 or high / low > 100:
+        return ""
+    mantissa = round(value / 10 ** math.floor(math.log10(value)), 6)
+    return f"{value:g}" if mantissa in (2, 5) else ""
 
 
 def _use_log(flag: bool | None, values: Iterable[float]) -> bool:
@@ -193,8 +225,15 @@ def _use_log(flag: bool | None, values: Iterable[float]) -> bool:
 
 
 def _legend_columns(names: list[str], panels: int) -> int:
-    width = max(len(n) for n in names) * CHAR_IN + 0.45  # inches per entry, with its line sample
+    width = max(len(line) for n in names for line in n.split("\n")) * CHAR_IN + 0.45  # inches per entry
     return max(1, min(len(names), int(WIDTH_IN / panels // width)))
+
+
+def _legend_lines(names: list[str], columns: int) -> int:
+    """Text lines of a legend with `columns` columns, filled column by column as matplotlib does."""
+    heights = [n.count("\n") + 1 for n in names]
+    per_column = math.ceil(len(names) / columns)
+    return max(sum(heights[i:i + per_column]) for i in range(0, len(names), per_column))
 
 
 def _legend_below(fig, ax, ncol: int) -> None:
@@ -218,9 +257,9 @@ def bars_figure(view: BarsView, outcomes: list[RunOutcome], path: Path,
     for i, outcome in enumerate(outcomes):
         panels.setdefault(outcome.planned.budget, []).append(i)
     fields = varying_fields(o.planned for o in outcomes)
-    longest = max(len(run_label(o.planned, fields)) for o in outcomes)
+    longest = min(max(len(run_label(o.planned, fields)) for o in outcomes), BAR_LABEL_CHARS)
     titled = len(panels) > 1
-    margins = Margins(left=min(longest * CHAR_IN + 0.2, 3.2), right=0.15, top=0.3 if titled else 0.1, bottom=0.45,
+    margins = Margins(left=longest * CHAR_IN + 0.2, right=0.15, top=0.3 if titled else 0.1, bottom=0.45,
                       hgap=0.5 if titled else 0.2, wgap=0)
     with _figure(path, [len(p) * 0.24 + 0.1 for p in panels.values()], 1, margins, sharey=False) as (fig, axes):
         for ax, (budget, members) in zip(axes[:, 0], panels.items()):
@@ -241,7 +280,7 @@ def _draw_bars(ax, members, values, fields, palette, metric: str) -> None:
     texts = [format_value(metric, v) if v is not None else ("not run" if o.result is None else "—")
              for o, v in zip(members, values)]
     ax.bar_label(bars, labels=texts, padding=3, fontsize=7)
-    ax.set_yticks(y, [run_label(o.planned, fields) for o in members])
+    ax.set_yticks(y, [textwrap.fill(run_label(o.planned, fields), BAR_LABEL_CHARS) for o in members])
     ax.invert_yaxis()  # first run on top, as in the tables
     ax.set_xlim(0, max(heights) * 1.12 or 1)
     ax.grid(axis="y", visible=False)
@@ -256,7 +295,12 @@ def _finite_or_none(value: Any) -> float | None:
 # ---------------------------------------------------------------- images
 
 def image_grid_figure(view: ImageGridView, split: Split, path: Path) -> Path | None:
-    """The first `per_class` images of each chosen class, titled with the class name."""
+    """The first `per_class` images of each chosen class, titled with the class name.
+
+    The images are pasted into one white-gapped mosaic on a single axes: ten axes would cost ten times as much.
+    """
+    import numpy as np
+
     classes = list(range(len(split.classes))) if view.classes is None else view.classes
     for c in classes:
         if not 0 <= c < len(split.classes):
@@ -266,13 +310,22 @@ def image_grid_figure(view: ImageGridView, split: Split, path: Path) -> Path | N
         return None
     ncols = min(len(picks), 5) if view.per_class == 1 else view.per_class
     nrows = math.ceil(len(picks) / ncols)
-    margins = Margins(left=0.05, right=0.05, top=0.35, bottom=0.05, hgap=0.4, wgap=0.2)
-    with _figure(path, [1.05] * nrows, ncols, margins, width=ncols * 1.25 + 0.1, sharey=False) as (fig, axes):
-        for ax in axes.flat:
-            ax.set_axis_off()
-        for ax, (c, i) in zip(axes.flat, picks):
-            ax.imshow(split.images[i].numpy(), vmin=0, vmax=255, interpolation="none")  # (28, 28) uint8
-            ax.set_title(f"{split.classes[c]}\nlabel {c} · image {i}", fontsize=7.5)
+    side = split.images.shape[-1]  # pixels; one image is drawn 1 inch wide
+    gap_x, gap_y = side // 3, side // 2  # white space between images, and above each for its title
+    mosaic = np.full((nrows * (side + gap_y), ncols * (side + gap_x) - gap_x), 255, dtype=np.uint8)
+    corners = []
+    for k, (c, i) in enumerate(picks):
+        y, x = k // ncols * (side + gap_y) + gap_y, k % ncols * (side + gap_x)
+        mosaic[y:y + side, x:x + side] = split.images[i].numpy()  # (H, W) uint8
+        corners.append((x, y, c, i))
+    with _figure(path, [mosaic.shape[0] / side], 1, Margins(0, 0, 0, 0, 0, 0), width=mosaic.shape[1] / side,
+                 sharey=False) as (fig, axes):
+        ax = axes[0][0]
+        ax.imshow(mosaic, vmin=0, vmax=255, interpolation="none")
+        ax.set_axis_off()
+        for x, y, c, i in corners:
+            ax.text(x + side / 2, y - 1, f"{split.classes[c]}\nlabel {c} · image {i}", ha="center", va="bottom",
+                    fontsize=7.5, linespacing=1.15)
     return path
 
 

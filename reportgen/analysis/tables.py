@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import pandas as pd
 
 from reportgen.analysis.metrics import COLUMN_TITLES, LABEL_COLUMNS, column_value
+from reportgen.analysis.wording import fmt_lr
 from reportgen.results import Budget, PlannedRun, RunOutcome
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ def label_text(planned: PlannedRun, field: str) -> str:
         return "shuffled" if value else "in order"
     if field == "optimizer":
         return {"sgd": "SGD", "adam": "Adam"}.get(str(value), str(value))
+    if field == "lr" and isinstance(value, float):
+        return f"lr {fmt_lr(value)}"
     names = {"lr": "lr", "batch_size": "batch", "train_subset": "train subset", "test_subset": "test subset",
              "image_size": "input", "seed": "seed", "dataset": "data"}
     return f"{names.get(field, field)} {value}"
@@ -61,7 +64,7 @@ def run_label(planned: PlannedRun, fields: Iterable[str], budgets_vary: bool = F
 def describe_budget(budget: Budget) -> str:
     """'10 epochs' or 'until 85 % test accuracy (cap 200 epochs, plateau 5)'."""
     if budget.until_accuracy is None:
-        return f"{budget.max_epochs} epochs"
+        return f"{budget.max_epochs} epoch{'s' if budget.max_epochs != 1 else ''}"
     extra = f", plateau {budget.plateau_patience}" if budget.plateau_patience else ""
     return f"until {budget.until_accuracy:g} % test accuracy (cap {budget.max_epochs} epochs{extra})"
 
@@ -124,6 +127,9 @@ def _logging_notes(outcome: RunOutcome, log_every: int) -> list[str]:
         elif n < log_every:
             notes.append(f"{name}: an epoch has only {n} batches, fewer than the {log_every} between logs, "
                          f"so the losses at batch 1 and batch {n} are shown.")
+        elif steps[0] == steps[1]:
+            notes.append(f"{name}: losses logged every {log_every} batches; of {n} batches per epoch only batch "
+                         f"{steps[0]} is logged, so both columns show it.")
         else:
             notes.append(f"{name}: losses logged every {log_every} batches; batches {steps[0]} and {steps[1]} "
                          f"of {n} per epoch are shown.")
@@ -139,8 +145,10 @@ def dataset_table(split_train: Split, split_test: Split) -> pd.DataFrame:
     test_counts = _class_counts(split_test)
     for index, name in enumerate(split_train.classes):
         rows.append([f"{index}: {name}", train_counts[index], test_counts[index]])
-    notes = ["The shape is that of one image as ToTensor gives it: 1 channel of 28 × 28 pixels "
-             f"(the files store {split_train.images.dtype} arrays of {' × '.join(map(str, split_train.images.shape))})."]
+    height, width = split_train.images.shape[1:]
+    stored = " × ".join(map(str, split_train.images.shape))
+    notes = [f"The shape is that of one image as ToTensor gives it: 1 channel of {height} × {width} pixels "
+             f"(the files store {split_train.images.dtype} arrays of {stored})."]
     if split_train.source:
         notes.append(f"Read from {split_train.source}.")
     return _frame(rows, ["row", "train", "test"], ["", "Training", "Test"], notes)
@@ -168,7 +176,7 @@ def format_value(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if key == "lr":
-        return str(value)
+        return fmt_lr(value)
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("∞" if value > 0 else "−∞")
     if key in ACCURACY_KEYS:

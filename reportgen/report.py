@@ -1,0 +1,382 @@
+"""Stage 6: run outcomes → tables, figures and prose → one Jinja2 context → HTML (and a WeasyPrint PDF).
+
+Figures go to `out_dir/figures/`, tables also to `out_dir/tables/` as CSV; the HTML refers to both
+relatively, so the folder can be moved as a whole.
+"""
+from __future__ import annotations
+
+import platform
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import reportgen
+from reportgen.analysis import figures, tables
+from reportgen.errors import ReportgenError
+from reportgen.results import RunOutcome
+from reportgen.spec import Question, Spec
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+RUN_VIEWS = {"table", "epoch_table", "curves", "step_curves", "bars"}  # views drawn from run results
+DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}
+VERDICT_CLASSES = {"within tolerance": "ok", "outside tolerance": "bad", "not measured": "na"}
+CHECK_METRICS = {"final_accuracy": "final accuracy", "best_accuracy": "best accuracy",
+                 "epochs_to_target": "epoch reaching target", "params": "parameters"}
+VERSIONS = ("torch", "torchvision", "matplotlib", "pandas", "jinja2", "weasyprint")
+
+
+@dataclass
+class _Build:
+    """What every view of one report shares: the output folder, run colours, loaded splits, numbering."""
+
+    out_dir: Path
+    palette: dict[str, figures.RunStyle]
+    load_split: Callable[[str, bool], Any]
+    splits: dict[tuple[str, bool], Any] = field(default_factory=dict)
+    tables: int = 0
+    figures: int = 0
+
+    def split(self, name: str, train: bool) -> Any:
+        if (name, train) not in self.splits:
+            self.splits[name, train] = self.load_split(name, train)
+        return self.splits[name, train]
+
+
+def render_report(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]], out_dir: Path,
+                  provenance: dict, load_split: Callable[[str, bool], Any], name: str = "report",
+                  pdf: bool = True) -> tuple[Path, Path | None]:
+    """Write `out_dir/<name>.html` (and `.pdf`) for the questions in `outcomes`, in spec order.
+
+    `outcomes` maps a question id to its planned runs with results (None = not in the cache);
+    a question without runs (data views only) is given an empty list.
+    """
+    out_dir = Path(out_dir)
+    for sub in ("figures", "tables"):
+        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    context = build_context(spec, profile, outcomes, out_dir, provenance, load_split)
+    html_path = out_dir / f"{name}.html"
+    html_path.write_text(_environment().get_template("report.html.j2").render(**context), encoding="utf-8")
+    pdf_path = out_dir / f"{name}.pdf" if pdf else None
+    if pdf_path is not None:
+        from weasyprint import HTML
+
+        HTML(filename=str(html_path), base_url=str(out_dir)).write_pdf(pdf_path)
+    return html_path, pdf_path
+
+
+def build_context(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]], out_dir: Path,
+                  provenance: dict, load_split: Callable[[str, bool], Any]) -> dict[str, Any]:
+    """Everything the template shows, as plain dicts, lists and strings."""
+    qids = [qid for qid in spec.questions if qid in outcomes]
+    build = _Build(out_dir, figures.make_palette(o for qid in qids for o in outcomes[qid]), load_split)
+    sections = [_section(spec, qid, outcomes[qid], profile, build) for qid in qids]
+    parts: dict[str, list[dict]] = {}
+    for section in sections:
+        parts.setdefault(section["part"], []).append(section)
+    checks = [row for section in sections for row in section["checks"]]
+    return {
+        "title": spec.title, "author": spec.author, "profile": profile,
+        "profile_description": spec.profiles[profile].description if profile in spec.profiles else "",
+        "date": datetime.now().astimezone().strftime("%d %B %Y, %H:%M"),
+        "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
+        "parts": [{"title": title, "id": "part-" + slug(title), "sections": members}
+                  for title, members in parts.items()],
+        "checks": checks, "check_counts": _count_verdicts(checks),
+        "provenance": _provenance(provenance, outcomes, qids),
+    }
+
+
+def slug(text: str) -> str:
+    """A file- and anchor-safe name: 'lab.t1' → 'lab-t1'."""
+    return re.sub(r"[^A-Za-z0-9_]+", "-", text).strip("-") or "x"
+
+
+def _environment():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+# ---------------------------------------------------------------- sections
+
+def _section(spec: Spec, qid: str, runs: list[RunOutcome], profile: str, build: _Build) -> dict[str, Any]:
+    question = spec.questions[qid]
+    present = [o for o in runs if o.result is not None]
+    needs_runs = any(view.kind in RUN_VIEWS for view in question.views) or bool(question.observers)
+    untrained = needs_runs and not present
+    views = [(i, v) for i, v in enumerate(question.views, 1) if not (untrained and v.kind in RUN_VIEWS)]
+    return {
+        "qid": qid, "id": slug(qid), "part": question.part, "title": question.title, "prompt": question.prompt,
+        "protocol": describe_protocol(runs),
+        "deviations": list(dict.fromkeys(d for o in runs for d in o.planned.overlays)),
+        "placeholder": _not_trained(qid, runs) if untrained else None,
+        "missing": [_run_name(o) for o in runs if o.result is None] if present else [],
+        "views": [VIEW_ITEMS[view.kind](build, qid, i, view, runs) for i, view in views],
+        "observations": _observations(question, present),
+        "checks": [_check_row(c, slug(qid)) for c in _checks(qid, question, runs, profile)],
+    }
+
+
+def _not_trained(qid: str, runs: list[RunOutcome]) -> dict[str, str]:
+    if not runs:
+        return {"text": "No runs are planned for this question under this profile.", "command": ""}
+    return {"text": f"Not trained yet ({len(runs)} runs missing from the cache) — run",
+            "command": f"reportgen run {qid}"}
+
+
+def _run_name(outcome: RunOutcome) -> str:
+    planned = outcome.planned
+    return f"{tables.label_text(planned, 'model')}, {tables.label_text(planned, 'lr')}"
+
+
+def describe_protocol(runs: list[RunOutcome]) -> list[str]:
+    """The planned runs' settings in words, each distinct value once: data, models, optimizer, lr, budget..."""
+    if not runs:
+        return []
+    planned = [o.planned for o in runs]
+
+    def values(name: str) -> list[Any]:
+        found = (p.labels.get(name) if p.labels.get(name) is not None else p.request.get(name) for p in planned)
+        return [v for v in dict.fromkeys(found) if v is not None]
+
+    items = [
+        _listed("data set", [DATASET_NAMES.get(v, v) for v in values("dataset")]),
+        _listed("model", values("model_label")),
+        _listed("optimizer", list(dict.fromkeys(tables.label_text(p, "optimizer") for p in planned
+                                                if p.labels.get("optimizer") or p.request.get("optimizer")))),
+        _listed("learning rate", [tables.format_value("lr", v) for v in values("lr")]),
+        "; ".join(dict.fromkeys(tables.describe_budget(p.budget) for p in planned)),
+        _listed("batch size", [str(v) for v in values("batch_size")]),
+        " or ".join("batches shuffled every epoch" if v else "batches in data-set order (not shuffled)"
+                    for v in values("shuffle")),
+        _subsets(values("train_subset"), values("test_subset")),
+        _input_sizes(planned),
+    ]
+    return [item for item in items if item]
+
+
+def _listed(what: str, values: list[Any]) -> str:
+    if not values:
+        return ""
+    return f"{what}{'s' if len(values) > 1 else ''} {', '.join(map(str, values))}"
+
+
+def _subsets(train: list[Any], test: list[Any]) -> str:
+    if not train and not test:
+        return "all training and test images"
+    said = [f"first {', '.join(f'{v:,}' for v in train)} training images" if train else "all training images",
+            f"first {', '.join(f'{v:,}' for v in test)} test images" if test else "all test images"]
+    return " and ".join(said)
+
+
+def _input_sizes(planned: list) -> str:
+    sizes = {}
+    for p in planned:
+        size = p.labels.get("image_size") or p.request.get("image_size")
+        if size and size != 28:
+            sizes.setdefault(size, []).append(tables.label_text(p, "model"))
+    return "; ".join(f"input resized to {s} × {s} px for {', '.join(dict.fromkeys(m))}" for s, m in sizes.items())
+
+
+# ---------------------------------------------------------------- views
+
+def _table_item(build: _Build, qid: str, index: int, frame, caption: str, group_by: int = 0) -> dict[str, Any]:
+    """A table for the template, also written as CSV; rows sharing their first `group_by` cells are grouped."""
+    build.tables += 1
+    csv = f"tables/{slug(qid)}-{index}.csv"
+    tables.write_csv(frame, build.out_dir / csv)
+    keys = frame.attrs["keys"]
+    numeric = [any(tables.is_numeric(v) for v in frame.iloc[:, j]) for j in range(frame.shape[1])]
+    rows, previous = [], None
+    for values in frame.itertuples(index=False):
+        cells = [{"text": tables.format_value(k, v), "cls": _cell_class(v, num)}
+                 for k, v, num in zip(keys, values, numeric)]
+        group = tuple(values[:group_by])
+        if group_by and group == previous:  # the run's labels once, at its first epoch
+            cells[:group_by] = [{"text": "", "cls": "repeat"}] * group_by
+        rows.append({"cells": cells, "cls": "group-start" if group_by and group != previous and rows else ""})
+        previous = group
+    return {"template": "_table.html.j2", "number": build.tables, "caption": caption, "csv": csv,
+            "headers": [{"text": t, "num": n} for t, n in zip(frame.columns, numeric)], "rows": rows,
+            "notes": frame.attrs["notes"], "id": f"{slug(qid)}-{index}"}
+
+
+def _cell_class(value: Any, numeric_column: bool) -> str:
+    classes = ["num"] if numeric_column else []
+    if value in (tables.NOT_RUN, None):
+        classes.append("muted")
+    return " ".join(classes)
+
+
+def _run_table(build, qid, index, view, runs):
+    return _table_item(build, qid, index, tables.run_table(view, runs), view.caption)
+
+
+def _epoch_table(build, qid, index, view, runs):
+    frame = tables.epoch_table(view, runs)
+    return _table_item(build, qid, index, frame, view.caption, group_by=frame.attrs["keys"].index("epoch"))
+
+
+def _dataset_table(build, qid, index, view, runs):
+    try:
+        frame = tables.dataset_table(build.split(view.dataset, True), build.split(view.dataset, False))
+    except ReportgenError as err:
+        return _data_missing(view.dataset, err)
+    return _table_item(build, qid, index, frame, view.caption)
+
+
+def _figure_item(build: _Build, qid: str, index: int, view, runs: list[RunOutcome], draw) -> dict[str, Any]:
+    path = draw(view, runs, build.out_dir / "figures" / f"{slug(qid)}-{index}.svg", build.palette)
+    if path is None:
+        return _placeholder(f"No data for this figure yet ({view.caption or view.kind}).")
+    build.figures += 1
+    missing = [_run_name(o) for o in runs if o.result is None]
+    return {"template": "_figure.html.j2", "number": build.figures, "caption": view.caption,
+            "src": f"figures/{path.name}", "id": f"{slug(qid)}-{index}", "kind": view.kind,
+            "note": f"Not trained yet, so not drawn: {'; '.join(missing)}." if missing else ""}
+
+
+def _curves(build, qid, index, view, runs):
+    return _figure_item(build, qid, index, view, runs, figures.curves_figure)
+
+
+def _step_curves(build, qid, index, view, runs):
+    return _figure_item(build, qid, index, view, runs, figures.step_curves_figure)
+
+
+def _bars(build, qid, index, view, runs):
+    return _figure_item(build, qid, index, view, runs, figures.bars_figure)
+
+
+def _image_grid(build, qid, index, view, runs):
+    try:
+        split = build.split(view.dataset, True)
+    except ReportgenError as err:
+        return _data_missing(view.dataset, err)
+    draw = lambda v, _runs, path, _palette: figures.image_grid_figure(v, split, path)  # noqa: E731
+    item = _figure_item(build, qid, index, view, runs, draw)
+    return item | {"template": "_image_grid.html.j2"} if item["template"] == "_figure.html.j2" else item
+
+
+def _placeholder(text: str, command: str = "") -> dict[str, Any]:
+    return {"template": "_placeholder.html.j2", "message": {"text": text, "command": command}}
+
+
+def _data_missing(dataset: str, err: Exception) -> dict[str, Any]:
+    return _placeholder(f"The {DATASET_NAMES.get(dataset, dataset)} data could not be read: {err}")
+
+
+VIEW_ITEMS: dict[str, Callable[..., dict[str, Any]]] = {
+    "table": _run_table, "epoch_table": _epoch_table, "dataset_table": _dataset_table, "curves": _curves,
+    "step_curves": _step_curves, "bars": _bars, "image_grid": _image_grid,
+}
+
+
+# ---------------------------------------------------------------- prose and checks
+
+def _observations(question: Question, present: list[RunOutcome]) -> list[str]:
+    """One paragraph per observer that had something to say."""
+    if not present or not question.observers:
+        return []
+    from reportgen.analysis.observations import observe
+
+    paragraphs = [" ".join(observe(o.kind, present, dict(o.args))) for o in question.observers]
+    return [p for p in paragraphs if p]
+
+
+def _checks(qid: str, question: Question, runs: list[RunOutcome], profile: str) -> list[Any]:
+    if not question.references:
+        return []
+    from reportgen.analysis.reproduction import check_references
+
+    return check_references(qid, question.references, runs, profile)
+
+
+def _check_row(check: Any, anchor: str) -> dict[str, Any]:
+    unit = f" {check.unit}" if check.unit else ""
+    return {
+        "question": check.question, "anchor": anchor, "label": check.label,
+        "metric": CHECK_METRICS.get(check.metric, check.metric),
+        "reference": _number(check.reference) + (unit if tables.is_numeric(check.reference) else ""),
+        "tolerance": f"± {check.tolerance:g}{unit}" if tables.is_numeric(check.reference) else "exact",
+        "measured": tables.format_value(check.metric, check.measured)
+                    + (unit if tables.is_numeric(check.measured) else ""),
+        "difference": _difference(check), "verdict": check.verdict,
+        "verdict_class": VERDICT_CLASSES.get(check.verdict, "na"), "reason": check.reason,
+        "source": re.sub(r"([:_])", "\\1\u200b", check.source),  # break opportunities in 'file_hash.txt:12-34'
+    }
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return f"{int(value):,}" if abs(value) >= 1000 else f"{value:g}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _difference(check: Any) -> str:
+    if check.difference is None:
+        return "—"
+    if check.metric in ("final_accuracy", "best_accuracy"):
+        return f"{check.difference:+.2f}"
+    return f"{check.difference:+,.0f}" if float(check.difference).is_integer() else f"{check.difference:+.3g}"
+
+
+def _count_verdicts(checks: list[dict]) -> dict[str, int]:
+    counts = {verdict: 0 for verdict in VERDICT_CLASSES}
+    for row in checks:
+        counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+    return counts
+
+
+# ---------------------------------------------------------------- provenance
+
+def _provenance(given: dict, outcomes: dict[str, list[RunOutcome]], qids: list[str]) -> dict[str, Any]:
+    named = {"profile": "Profile", "device": "Device", "spec_path": "Spec file", "spec_hash": "Spec sha256",
+             "command": "Command", "total_training_seconds": "Training time (all questions)"}
+    items = [(title, _duration(given[k]) if k.endswith("seconds") else str(given[k]))
+             for k, title in named.items() if given.get(k) is not None]
+    items += [(k.replace("_", " ").capitalize(), str(v)) for k, v in given.items()
+              if k not in named and k != "training_seconds_by_question"]
+    by_question = given.get("training_seconds_by_question") or {}
+    return {
+        "items": items, "versions": _versions(),
+        "seconds": [(qid, _duration(by_question[qid])) for qid in qids if qid in by_question],
+        "runs": _runs_used(outcomes, qids),
+    }
+
+
+def _versions() -> list[tuple[str, str]]:
+    found = [("Python", platform.python_version()), ("reportgen", reportgen.__version__)]
+    for package in VERSIONS:
+        try:
+            found.append((package, metadata.version(package)))
+        except metadata.PackageNotFoundError:
+            found.append((package, "not installed"))
+    return found
+
+
+def _runs_used(outcomes: dict[str, list[RunOutcome]], qids: list[str]) -> list[dict[str, Any]]:
+    """Every distinct run (cache key) with the questions that use it, in order of first use."""
+    runs: dict[str, dict[str, Any]] = {}
+    for qid in qids:
+        for o in outcomes[qid]:
+            row = runs.setdefault(o.planned.key, {"key": o.planned.key, "short": o.planned.key[:12],
+                                                   "name": _run_name(o), "questions": [], "epochs": None})
+            if qid not in row["questions"]:
+                row["questions"].append(qid)
+            if o.result is not None:
+                row["epochs"] = max(row["epochs"] or 0, len(o.result.epochs))
+    return list(runs.values())
+
+
+def _duration(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
