@@ -1,0 +1,236 @@
+"""The Ray executor: one Ray task per run, on any node of a cluster, the cache on shared storage.
+
+A task trains through `runner.execute_job`, so it writes its cache entry itself (the same lock
+and atomic writes as the local executor) and returns only small data: the key, the results and
+the runner's events, which the driver passes on to `on_event` as each task finishes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Any, Iterator
+
+from reportgen.errors import ReportgenError
+from reportgen.plan import RunJob
+from reportgen.results import Budget, RunResult
+from reportgen.runner import Event, OnEvent, cached_results, execute_job
+
+try:
+    import ray
+except ImportError:  # raised where the CLI imports this module, so it prints as a user error
+    raise ReportgenError("--executor ray needs Ray, which is not installed in this environment: "
+                         "run `pip install -e '.[ray]'`, or use --executor local.") from None
+
+Results = dict[Budget, RunResult]
+CONNECT_TIMEOUT_S = 5.0  # how long a HOST:PORT may take to answer before it counts as unreachable
+
+
+class ClusterError(ReportgenError):
+    """The Ray cluster cannot be reached, or no node of it can serve a run of the plan."""
+
+
+class RunsFailed(ReportgenError):
+    """Some runs failed on the cluster; the others finished and are cached."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class RayExecutor:
+    """Trains each missing job as one Ray task and yields results in the order tasks finish."""
+
+    name = "ray"
+
+    def __init__(self, cache_root: Path, data_dir: Path | None, address: str = "auto", max_retries: int = 3,
+                 cpus_per_run: int | None = None, on_worker_event: OnEvent | None = None):
+        # Absolute paths: a worker on another node does not share this process's working directory.
+        self.cache_root = Path(cache_root).resolve()
+        self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
+        self.address = address  # "auto", HOST:PORT, or "local" to start a private instance here
+        self.max_retries = max_retries  # retries after a worker or node dies; errors in a run are never retried
+        # torch's thread count changes the last bits of CPU results, so by default a run gets as many
+        # threads (and Ray CPUs) as it would in a local build here: its numbers equal the local ones.
+        self.cpus_per_run = cpus_per_run or _local_threads()
+        self.on_worker_event = on_worker_event  # called inside the worker with each runner event; must pickle
+        self.submitted = 0  # tasks submitted over this executor's life
+
+    def run(self, jobs: list[RunJob], on_event: OnEvent) -> Iterator[tuple[RunJob, Results]]:
+        """Cached jobs first (no task, no cluster), then the others as their tasks finish."""
+        missing = []
+        for job in jobs:
+            results = cached_results(self.cache_root, job)
+            if results is None:
+                missing.append(job)
+                continue
+            on_event(Event("cached", job.key, target_epochs=_target_epochs(job)))
+            yield job, results
+        if missing:
+            yield from self._run_on_cluster(missing, on_event)
+
+    def _run_on_cluster(self, jobs: list[RunJob], on_event: OnEvent) -> Iterator[tuple[RunJob, Results]]:
+        started = _connect(self.address)
+        running: dict[Any, RunJob] = {}  # ObjectRef → job, until its result arrives
+        try:
+            _refuse_unservable(jobs, {job.key: self._resources(job) for job in jobs})
+            task = ray.remote(_train_in_worker)
+            for job in jobs:
+                running[self._submit(task, job)] = job
+            yield from self._gather(running, on_event)
+        except BaseException:  # Ctrl-C, a failing consumer or an abandoned generator: stop what still runs
+            for ref in running:
+                ray.cancel(ref, force=True)  # kills the worker; its finished epochs stay cached
+            raise
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _resources(self, job: RunJob) -> dict[str, float]:
+        if job.request["device"] == "cuda":
+            return {"CPU": 1, "GPU": 1}  # the arithmetic runs on the GPU; one CPU feeds it
+        return {"CPU": self.cpus_per_run}
+
+    def _submit(self, task: Any, job: RunJob) -> Any:
+        resources = self._resources(job)
+        options = task.options(num_cpus=resources["CPU"], num_gpus=resources.get("GPU", 0),
+                               max_retries=self.max_retries, retry_exceptions=False,
+                               name=f"reportgen {job.request['arch']} {job.key[:12]}")
+        ref = options.remote(job, self.cache_root, self.data_dir, self.cpus_per_run, self.on_worker_event)
+        self.submitted += 1
+        return ref
+
+    def _gather(self, running: dict[Any, RunJob], on_event: OnEvent) -> Iterator[tuple[RunJob, Results]]:
+        failures: list[tuple[RunJob, Exception]] = []
+        total = len(running)
+        while running:
+            (ref,), _ = ray.wait(list(running), num_returns=1)
+            job = running.pop(ref)
+            try:
+                _key, results, events = ray.get(ref)
+            except ray.exceptions.RayError as err:
+                failures.append((job, err))
+                continue
+            for event in events:
+                on_event(event)
+            yield job, results
+        if failures:
+            raise _summary(failures, total, self.max_retries)
+
+
+def _train_in_worker(job: RunJob, cache_root: Path, data_dir: Path | None, threads: int,
+                     hook: OnEvent | None) -> tuple[str, Results, list[Event]]:
+    """The Ray task: train (or resume) one job into the shared cache; return only small data."""
+    import torch
+
+    torch.set_num_threads(threads)  # Ray sets OMP_NUM_THREADS to the task's CPUs; the numbers need `threads`
+    events: list[Event] = []
+
+    def record(event: Event) -> None:
+        events.append(event)
+        if hook is not None:
+            hook(event)
+
+    results = execute_job(job, cache_root, data_dir, record)
+    return job.key, results, events
+
+
+def _local_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _connect(address: str) -> bool:
+    """Connect this process to Ray; True when this call did it (and so must shut it down)."""
+    if ray.is_initialized():
+        return False  # the caller (a notebook, a test) already connected
+    if address == "local":
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
+                 logging_level=logging.WARNING)
+        return True
+    _check_reachable(address)
+    try:
+        ray.init(address=address, logging_level=logging.WARNING)
+    except ConnectionError as err:
+        raise ClusterError(_connection_advice(address, err)) from None
+    return True
+
+
+def _connection_advice(address: str, err: Exception) -> str:
+    if address == "auto":
+        return (f"--ray-address auto: no running Ray cluster found ({err}). Start one with `ray start --head` "
+                "(and `ray start --address=HEAD:6379` on every other machine), or use `--ray-address local` "
+                "to start a private one on this machine for this build.")
+    # Something answers at HOST:PORT (checked above), so the usual cause is a missing token.
+    return (f"--ray-address {address!r}: cannot join the Ray cluster there ({err}). If the head uses token "
+            "authentication (Ray 2.59+ turns it on for `ray start --head`), run reportgen with RAY_AUTH_MODE=token "
+            "and the head's token in ~/.ray/auth_token or RAY_AUTH_TOKEN (`ray get-auth-token` on the head prints it).")
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on a HOST:PORT nobody answers at (ray.init would retry for minutes)."""
+    match = re.fullmatch(r"([\w.\-]+):(\d+)", address)
+    if match is None:
+        return
+    try:
+        socket.create_connection((match[1], int(match[2])), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise ClusterError(f"--ray-address {address!r}: nothing answers there ({err.strerror or err}). Is the head "
+                           "node up? `ray start --head` prints the address to use; or use --ray-address local.") from None
+
+
+def _refuse_unservable(jobs: list[RunJob], needs: dict[str, dict[str, float]]) -> None:
+    """Refuse the whole build before submitting anything when some run fits on no node."""
+    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    refused = [job for job in jobs if not any(_fits(needs[job.key], node) for node in nodes)]
+    if not refused:
+        return
+    offers = "; ".join(_amounts(node) for node in nodes) or "no live node"
+    lines = [f"{_describe(job)} needs {_amounts(needs[job.key])}" for job in refused[:5]]
+    more = f" (and {len(refused) - 5} more)" if len(refused) > 5 else ""
+    hints = []
+    if any("GPU" in needs[job.key] for job in refused):
+        hints.append("for CUDA runs add a GPU machine (`ray start --address=HEAD:6379 --num-gpus=1`) or build with --device cpu")
+    if any("GPU" not in needs[job.key] for job in refused):
+        hints.append("a CPU run asks for as many CPUs as torch uses here, so that its numbers equal a local build's; "
+                     "set OMP_NUM_THREADS to at most the largest node's CPUs before running reportgen")
+    raise ClusterError(f"{len(refused)} of {len(jobs)} runs fit on no node of the Ray cluster, so nothing was submitted: "
+                       f"{'; '.join(lines)}{more}. The nodes offer: {offers}. To fix: {'; '.join(hints)}.")
+
+
+def _fits(need: dict[str, float], node: dict[str, float]) -> bool:
+    return all(node.get(name, 0) >= amount for name, amount in need.items())
+
+
+def _amounts(resources: dict[str, float]) -> str:
+    return ", ".join(f"{resources.get(name, 0):g} {name}" for name in ("CPU", "GPU"))
+
+
+def _summary(failures: list[tuple[RunJob, Exception]], total: int, max_retries: int) -> RunsFailed:
+    lines = [f"  - {_describe(job)}: {_reason(err, max_retries)}" for job, err in failures]
+    causes = {getattr(getattr(err, "cause", None), "exit_code", 1) for _job, err in failures}
+    return RunsFailed(f"{len(failures)} of {total} runs failed on the Ray cluster; the others finished and are "
+                      "cached. Fix the cause and run the same command again (finished runs are not trained again):\n"
+                      + "\n".join(lines), exit_code=causes.pop() if len(causes) == 1 else 1)
+
+
+def _reason(err: Exception, max_retries: int) -> str:
+    if isinstance(err, ray.exceptions.RayTaskError):  # the run itself raised: reported once, never retried
+        cause = err.cause
+        return str(cause) if isinstance(cause, ReportgenError) else f"{type(cause).__name__}: {cause}"
+    if isinstance(err, (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError)):
+        return (f"its worker died on each of {max_retries + 1} attempts ({type(err).__name__}); "
+                "the epochs it finished are cached and the next build resumes from them")
+    return f"{type(err).__name__}: {err}"
+
+
+def _describe(job: RunJob) -> str:
+    request = job.request
+    return f"run {job.key[:12]} ({request['arch']}, lr {request['lr']:g}, {request['dataset']}, {request['device']})"
+
+
+def _target_epochs(job: RunJob) -> int:
+    return max(budget.max_epochs for budget in job.budgets)
