@@ -5,6 +5,9 @@ relatively, so the folder can be moved as a whole.
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 import platform
 import re
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ from reportgen.results import RunOutcome
 from reportgen.spec import Question, Spec
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+_FIGURES_SOURCE_HASH = hashlib.sha256(inspect.getsource(figures).encode()).hexdigest()  # new drawing code, new figures
 RUN_VIEWS = {"table", "epoch_table", "curves", "step_curves", "bars"}  # views drawn from run results
 DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}
 VERDICT_CLASSES = {"within tolerance": "ok", "outside tolerance": "bad", "not measured": "na"}
@@ -58,13 +62,28 @@ def render_report(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     context = build_context(spec, profile, outcomes, out_dir, provenance, load_split)
     html_path = out_dir / f"{name}.html"
-    html_path.write_text(_environment().get_template("report.html.j2").render(**context), encoding="utf-8")
+    html_path = out_dir / f"{name}.html"
+    partial = out_dir / f".{name}.html.partial"
+    partial.write_text(_environment().get_template("report.html.j2").render(**context), encoding="utf-8")
+    partial.replace(html_path)
     pdf_path = out_dir / f"{name}.pdf" if pdf else None
     if pdf_path is not None:
-        from weasyprint import HTML
-
-        HTML(filename=str(html_path), base_url=str(out_dir)).write_pdf(pdf_path)
+        _write_pdf(html_path, pdf_path, out_dir)
     return html_path, pdf_path
+
+
+def _write_pdf(html_path: Path, pdf_path: Path, out_dir: Path) -> None:
+    """WeasyPrint is most of a cached rebuild's time: skip it when the HTML (figure names included) is unchanged."""
+    digest = hashlib.sha256(html_path.read_bytes()).hexdigest()
+    stamp = pdf_path.with_name(f".{pdf_path.name}.sha256")
+    if pdf_path.exists() and stamp.exists() and stamp.read_text() == digest:
+        return
+    from weasyprint import HTML
+
+    partial = pdf_path.with_name(f".{pdf_path.name}.partial")
+    HTML(filename=str(html_path), base_url=str(out_dir)).write_pdf(partial)
+    partial.replace(pdf_path)  # a reader never sees half a PDF, even after Ctrl-C
+    stamp.write_text(digest)
 
 
 def build_context(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]], out_dir: Path,
@@ -80,7 +99,7 @@ def build_context(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]
     return {
         "title": spec.title, "author": spec.author, "profile": profile,
         "profile_description": spec.profiles[profile].description if profile in spec.profiles else "",
-        "date": datetime.now().astimezone().strftime("%d %B %Y, %H:%M"),
+        "date": datetime.now().astimezone().strftime("%d %B %Y"),  # the day only: same cache, same day, same report
         "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
         "parts": [{"title": title, "id": "part-" + slug(title), "sections": members}
                   for title, members in parts.items()],
@@ -229,8 +248,13 @@ def _dataset_table(build, qid, index, view, runs):
     return _table_item(build, qid, index, frame, view.caption)
 
 
-def _figure_item(build: _Build, qid: str, index: int, view, runs: list[RunOutcome], draw) -> dict[str, Any]:
-    path = draw(view, runs, build.out_dir / "figures" / f"{slug(qid)}-{index}.svg", build.palette)
+def _figure_item(build: _Build, qid: str, index: int, view, runs: list[RunOutcome], draw, inputs: Any = None) -> dict[str, Any]:
+    stem = f"{slug(qid)}-{index}"
+    digest = _figure_digest(view, runs, build.palette, inputs)
+    path = _reuse_figure(build.out_dir / "figures", stem, digest)
+    if path is None:
+        path = draw(view, runs, build.out_dir / "figures" / f"{stem}-{digest}.svg", build.palette)
+        _remove_stale_figures(build.out_dir / "figures", stem, keep=path)
     if path is None:
         return _placeholder(f"No data for this figure yet ({view.caption or view.kind}).")
     build.figures += 1
@@ -238,6 +262,25 @@ def _figure_item(build: _Build, qid: str, index: int, view, runs: list[RunOutcom
     return {"template": "_figure.html.j2", "number": build.figures, "caption": view.caption,
             "src": f"figures/{path.name}", "id": f"{slug(qid)}-{index}", "kind": view.kind,
             "note": f"Not trained yet, so not drawn: {'; '.join(missing)}." if missing else ""}
+
+
+def _figure_digest(view, runs: list[RunOutcome], palette: dict, inputs: Any) -> str:
+    """What a figure is drawn from: the view, each run's identity and length, its colour, the drawing code."""
+    runs_seen = [(o.planned.key, repr(o.planned.budget), sorted(o.planned.labels.items(), key=str),
+                  len(o.result.epochs) if o.result else None, o.result.stop_reason if o.result else None,
+                  repr(palette.get(o.planned.key))) for o in runs]
+    blob = json.dumps([view.model_dump(), runs_seen, repr(inputs), _FIGURES_SOURCE_HASH], default=str, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _reuse_figure(folder: Path, stem: str, digest: str) -> Path | None:
+    return next(iter(sorted(folder.glob(f"{stem}-{digest}.*"))), None)
+
+
+def _remove_stale_figures(folder: Path, stem: str, keep: Path | None) -> None:
+    for old in folder.glob(f"{stem}-*.*"):
+        if old != keep and re.fullmatch(rf"{re.escape(stem)}-[0-9a-f]{{12}}\.\w+", old.name):
+            old.unlink(missing_ok=True)
 
 
 def _curves(build, qid, index, view, runs):
@@ -258,7 +301,7 @@ def _image_grid(build, qid, index, view, runs):
     except ReportgenError as err:
         return _data_missing(view.dataset, err)
     draw = lambda v, _runs, path, _palette: figures.image_grid_figure(v, split, path)  # noqa: E731
-    item = _figure_item(build, qid, index, view, runs, draw)
+    item = _figure_item(build, qid, index, view, runs, draw, inputs=split.source)
     return item | {"template": "_image_grid.html.j2"} if item["template"] == "_figure.html.j2" else item
 
 

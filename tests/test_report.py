@@ -324,3 +324,18 @@ def test_missing_data_set_gives_placeholders(spec, tmp_path):
     data = section(html.read_text(), "d.1")
     assert data.count('class="placeholder"') == 2 and "no IDX files found" in data
     assert not list((tmp_path / "figures").iterdir())
+
+
+def test_an_unchanged_rebuild_redraws_nothing_and_keeps_the_pdf(spec, tmp_path):
+    outcomes = make_outcomes(spec)
+    html, pdf = render_report(spec, "cpu", outcomes, tmp_path, PROVENANCE, fake_load_split)
+    before = {p.name: p.stat().st_mtime_ns for p in [*(tmp_path / "figures").iterdir(), pdf]}
+    render_report(spec, "cpu", outcomes, tmp_path, PROVENANCE, fake_load_split)
+    after = {p.name: p.stat().st_mtime_ns for p in [*(tmp_path / "figures").iterdir(), pdf]}
+    assert after == before
+
+    changed = {qid: [RunOutcome(o.planned, None) for o in runs] if qid == "q.lr" else runs for qid, runs in outcomes.items()}
+    render_report(spec, "cpu", changed, tmp_path, PROVENANCE, fake_load_split)
+    assert pdf.stat().st_mtime_ns != before[pdf.name]  # the HTML changed, so the PDF was rewritten
+    assert any(n.startswith("q-lr-") for n in before)
+    assert not list((tmp_path / "figures").glob("q-lr-*"))  # no stale figure of runs now missing
