@@ -20,15 +20,17 @@ def _activation(name: str) -> nn.Module:
 
 def mlp(hidden: list[int], batch_norm: bool = False, activation: str = "relu", classes: int = 10) -> nn.Module:
     """Flatten → [Linear → act (→ BatchNorm1d)] per hidden layer → Linear to classes."""
-    layers: list[nn.Module] = [nn.Flatten()]
-    width = 28 * 28
+    return nn.Sequential(nn.Flatten(), *_dense_layers(28 * 28, hidden, classes, activation, batch_norm))
+
+
+def _dense_layers(width: int, hidden: list[int], classes: int, activation: str, batch_norm: bool) -> list[nn.Module]:
+    layers: list[nn.Module] = []
     for size in hidden:
         layers += [nn.Linear(width, size), _activation(activation)]
         if batch_norm:
             layers.append(nn.BatchNorm1d(size))  # after the activation, as the reference placed it
         width = size
-    layers.append(nn.Linear(width, classes))
-    return nn.Sequential(*layers)
+    return layers + [nn.Linear(width, classes)]
 
 
 def small_cnn(classes: int = 10) -> nn.Module:
@@ -48,12 +50,7 @@ def bn_cnn(classes: int = 10) -> nn.Module:
         layers += [nn.Conv2d(channels, out, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(out), nn.MaxPool2d(2)]
         channels = out
     layers.append(nn.Flatten())
-    width = 128 * 3 * 3
-    for size in (512, 256, 128, 64):
-        layers += [nn.Linear(width, size), nn.ReLU(), nn.BatchNorm1d(size)]
-        width = size
-    layers.append(nn.Linear(width, classes))
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers, *_dense_layers(128 * 3 * 3, [512, 256, 128, 64], classes, "relu", batch_norm=True))
 
 
 class LabModelA(nn.Module):

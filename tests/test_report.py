@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import torch
 from reportgen.plan import plan_question
 from reportgen.report import describe_protocol, render_report, slug
 from reportgen.results import EpochMetrics, PlannedRun, RunOutcome, RunResult
+from reportgen.data import Split
 from reportgen.spec import load_spec
 
 SPEC = """
@@ -134,12 +134,7 @@ CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shi
 STEPS_PER_EPOCH = 250
 
 
-@dataclass(frozen=True)
-class FakeSplit:  # the fields of reportgen.data.Split
-    images: torch.Tensor
-    labels: torch.Tensor
-    classes: tuple[str, ...]
-    source: str
+FakeSplit = Split  # the real record, filled with synthetic images
 
 
 def fake_load_split(name: str, train: bool) -> FakeSplit:

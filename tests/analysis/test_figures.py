@@ -3,23 +3,18 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 
 import pytest
 import torch
 
 from reportgen.analysis import figures
+from reportgen.data import Split
 from reportgen.spec import BarsView, CurvesView, ImageGridView, StepCurvesView
 
 SVG_TEXT = "{http://www.w3.org/2000/svg}text"
 
 
-@dataclass(frozen=True)
-class FakeSplit:  # the fields of reportgen.data.Split
-    images: torch.Tensor
-    labels: torch.Tensor
-    classes: tuple[str, ...]
-    source: str
+FakeSplit = Split  # the real record, filled with synthetic images
 
 
 def svg_texts(path) -> str:

@@ -3,21 +3,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 
 import pytest
 import torch
 
 from reportgen.analysis import tables
+from reportgen.data import Split
 from reportgen.spec import EpochTableView, TableView
 
 
-@dataclass(frozen=True)
-class FakeSplit:  # the fields of reportgen.data.Split
-    images: torch.Tensor
-    labels: torch.Tensor
-    classes: tuple[str, ...]
-    source: str
+FakeSplit = Split  # the real record, filled with synthetic images
 
 
 def with_steps(outcome, steps_per_epoch: int):
