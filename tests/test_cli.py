@@ -70,3 +70,14 @@ def test_status_and_clean(tiny_spec, tmp_path, data_dir):
     assert status.output.count("cached") >= 1 and "missing" in status.output
     cleaned = invoke("clean", *common)
     assert cleaned.exit_code == 0 and "Removed 1 cached runs" in cleaned.output
+
+
+def test_a_diverged_run_is_an_outcome_in_the_report(tiny_spec, tmp_path, data_dir):
+    tiny_spec.write_text(tiny_spec.read_text().replace("lr = [0.1, 0.01] }", "lr = [10000.0, 0.1] }"))
+    out = tmp_path / "out"
+    result = invoke("build", "--spec", str(tiny_spec), "--profile", "smoke", "--out", str(out),
+                    "--data-dir", str(data_dir), "--no-pdf")
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text()
+    assert "diverged" in html or "stuck at chance" in html
+    assert 'id="a"' in html or "Question A" in html  # the rest of the question still renders
