@@ -62,8 +62,10 @@ def new_sweep_state(request: dict[str, Any], lrs: list[float]) -> SweepState:
 
 def stack_models(models: list[nn.Module], lrs: list[float], activation: str = "relu") -> SweepState:
     """Stack the Linear layers of K same-shaped MLPs (e.g. resumed from checkpoints)."""
-    if any(not lr > 0 for lr in lrs):
+    if any(not lr > 0 for lr in lrs):  # probes divide the lr-scaled gradients by the lr
         raise ValueError(f"learning rates must be positive to be stacked, got {lrs!r}")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; known: {', '.join(_ACTIVATIONS)}")
     layers = [_linears(model) for model in models]
     weights = [torch.stack([run[i].weight.detach().T for run in layers]).contiguous() for i in range(len(layers[0]))]
     biases = [torch.stack([run[i].bias.detach() for run in layers]).unsqueeze(1).contiguous() for i in range(len(layers[0]))]
