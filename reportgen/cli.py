@@ -243,21 +243,17 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True):
 
     from reportgen.data import load_split
     from reportgen.report import render_report
-    from reportgen.runner import training_seconds
+    from reportgen.runner import total_training_seconds, training_seconds
 
     seconds = training_seconds(outcomes)
     provenance = {
         "profile": session.profile, "device": session.device, "spec_path": str(session.spec_path),
         "spec_hash": hashlib.sha256(session.spec_path.read_bytes()).hexdigest(),
-        "total_training_seconds": sum(seconds.values()), "training_seconds_by_question": seconds,
+        "total_training_seconds": total_training_seconds(outcomes), "training_seconds_by_question": seconds,
         "command": "reportgen " + " ".join(sys.argv[1:]),
     }
-    loader = partial(_load_split, load_split, session.data_dir)
+    loader = partial(load_split, data_dir=session.data_dir)
     return render_report(session.spec, session.profile, outcomes, session.out, provenance, loader, name=name, pdf=pdf)
-
-
-def _load_split(load_split, data_dir: Optional[Path], dataset: str, train: bool):
-    return load_split(dataset, train, data_dir)
 
 
 def _print_results(session: Session, qid: str, outcomes) -> None:

@@ -169,6 +169,16 @@ def _trusted_entry(cache: RunCache, key: str) -> Entry | None:
 
 
 def training_seconds(outcomes: dict[str, list[RunOutcome]]) -> dict[str, float]:
-    """Per question, the wall time of the epochs its runs use."""
+    """Per question, the wall time of the epochs its runs use (a run shared by questions counts in each)."""
     return {qid: sum(e.seconds for o in runs if o.result for e in o.result.epochs) for qid, runs in outcomes.items()}
+
+
+def total_training_seconds(outcomes: dict[str, list[RunOutcome]]) -> float:
+    """The wall time of every epoch used by any question, each trajectory counted once."""
+    longest: dict[str, float] = {}
+    for runs in outcomes.values():
+        for o in runs:
+            if o.result:
+                longest[o.planned.key] = max(longest.get(o.planned.key, 0.0), sum(e.seconds for e in o.result.epochs))
+    return sum(longest.values())
 

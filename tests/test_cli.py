@@ -81,3 +81,17 @@ def test_a_diverged_run_is_an_outcome_in_the_report(tiny_spec, tmp_path, data_di
     html = (out / "report.html").read_text()
     assert "diverged" in html or "stuck at chance" in html
     assert 'id="a"' in html or "Question A" in html  # the rest of the question still renders
+
+
+def test_build_reports_training_time_counting_shared_runs_once(tiny_spec, tmp_path, data_dir):
+    out = tmp_path / "out"
+    result = invoke("build", "--spec", str(tiny_spec), "--profile", "smoke", "--out", str(out),
+                    "--data-dir", str(data_dir), "--no-pdf")
+    assert result.exit_code == 0, result.output
+    from reportgen.runner import collect_outcomes, total_training_seconds, training_seconds
+    from reportgen.spec import load_spec
+
+    spec = load_spec(tiny_spec)
+    outcomes = collect_outcomes(spec, list(spec.questions), "smoke", "cpu", out / "cache")
+    per_question = training_seconds(outcomes)
+    assert 0 < total_training_seconds(outcomes) < sum(per_question.values())  # q b reuses a run of q a
