@@ -35,10 +35,14 @@ def _dense_layers(width: int, hidden: list[int], classes: int, activation: str, 
 
 def small_cnn(classes: int = 10) -> nn.Module:
     """Q1.7's CNN: two conv-ReLU-pool blocks (32, 64 channels), then fc 128 → classes."""
+    return _two_block_cnn(32, 64, 128, classes)
+
+
+def _two_block_cnn(first: int, second: int, hidden: int, classes: int) -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # (B, 32, 14, 14)
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 64, 7, 7)
-        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, classes),
+        nn.Conv2d(1, first, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),       # (B, first, 14, 14)
+        nn.Conv2d(first, second, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, second, 7, 7)
+        nn.Flatten(), nn.Linear(second * 7 * 7, hidden), nn.ReLU(), nn.Linear(hidden, classes),
     )
 
 
@@ -71,11 +75,7 @@ class LabModelA(nn.Module):
 
 def lab_model_b(classes: int = 10) -> nn.Module:
     """The lab's Model B: two conv-ReLU-pool blocks (8, 16 channels) → fc 64 → fc 10."""
-    return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # (B, 8, 14, 14)
-        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 16, 7, 7)
-        nn.Flatten(), nn.Linear(16 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, classes),
-    )
+    return _two_block_cnn(8, 16, 64, classes)
 
 
 def resnet18(classes: int = 10) -> nn.Module:
