@@ -127,6 +127,7 @@ def run(
 
         session = _open_session(spec, profile, device, data_dir, cache_dir, out)
         qids = check_question_ids(session.spec, ids)
+        _say_profile(session)
         _train_missing(session, qids, executor, ray_address)
         outcomes = _collect(session, qids)
         for qid in qids:
@@ -146,6 +147,7 @@ def build(
     with _user_errors():
         session = _open_session(spec, profile, device, data_dir, cache_dir, out)
         qids = list(session.spec.questions)
+        _say_profile(session)
         if not no_train:
             _train_missing(session, qids, executor, ray_address)
         outcomes = _collect(session, qids)
@@ -196,6 +198,11 @@ def clean(
         console.print(f"Removed {len(removed)} cached runs from {session.cache_dir}.")
 
 
+def _say_profile(session: Session) -> None:
+    console.print(f"Profile [bold]{session.profile}[/] on [bold]{session.device}[/] "
+                  f"({session.spec.profiles[session.profile].description})", highlight=False)
+
+
 def _needed_keys(session: Session) -> set[str]:
     from reportgen.plan import plan_jobs
 
@@ -208,8 +215,6 @@ def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ra
     from reportgen.progress import TrainingProgress
     from reportgen.runner import cached_results
 
-    console.print(f"Profile [bold]{session.profile}[/] on [bold]{session.device}[/] "
-                  f"({session.spec.profiles[session.profile].description})", highlight=False)
     jobs = plan_jobs(session.spec, qids, session.profile, session.device)
     missing = [job for job in jobs if cached_results(session.cache_dir, job) is None]
     console.print(f"{len(jobs)} runs planned, {len(jobs) - len(missing)} cached, {len(missing)} to train.")

@@ -35,7 +35,7 @@ description = "d"
 [profiles.smoke]
 description = "d"
 [[profiles.smoke.overlays]]
-set = { train_subset = 3000, test_subset = 1000 }
+set = { train_subset = 20000, test_subset = 1000 }  # epochs long enough to be killed inside one
 [questions.q]
 part = "P"
 title = "Q"
