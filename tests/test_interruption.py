@@ -4,7 +4,6 @@ cache train each run once."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess

@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from pathlib import Path
 
 import pytest
 import torch

@@ -1,8 +1,6 @@
 """The runner with the cache: cache hits train nothing, resumes and extensions equal fresh runs."""
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
