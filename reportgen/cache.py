@@ -21,6 +21,7 @@ from typing import Any
 from filelock import FileLock
 
 from reportgen.errors import CacheError
+from reportgen.plan import cache_key
 from reportgen.results import EpochMetrics
 
 STATE_FILE = "state.json"
@@ -75,8 +76,8 @@ class RunCache:
                           checkpoint_size=data["checkpoint_size"])
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise CorruptEntry(f"{state_path}: unreadable metrics ({type(err).__name__}: {err})") from None
-        if entry.key != key:
-            raise CorruptEntry(f"{state_path}: holds key {entry.key[:12]}, expected {key[:12]}")
+        if entry.key != key or cache_key(entry.request) != key:
+            raise CorruptEntry(f"{state_path}: its request does not hash to its key (another engine version, or edited)")
         self._check_checkpoint_size(entry)
         return entry
 

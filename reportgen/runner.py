@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from reportgen.cache import CorruptEntry, Entry, RunCache
-from reportgen.plan import RunJob, cache_key, plan_question
+from reportgen.plan import RunJob, plan_question
 from reportgen.results import Budget, EpochMetrics, RunOutcome, RunResult
 from reportgen.spec import Spec
 
@@ -44,10 +44,7 @@ def execute_job(job: RunJob, cache_root: Path, data_dir: Path | None, on_event: 
 
 def _load_or_discard(cache: RunCache, job: RunJob, on_event: OnEvent) -> Entry | None:
     try:
-        entry = cache.load(job.key)
-        if entry is not None and cache_key(entry.request) != job.key:
-            raise CorruptEntry(f"{cache.folder(job.key)}: its request does not hash to its key (another engine version?)")
-        return entry
+        return cache.load(job.key)
     except CorruptEntry as err:
         on_event(Event("corrupt", job.key, message=f"{err}; discarding it and training again"))
         cache.discard(job.key)
@@ -132,12 +129,8 @@ class LocalExecutor:
 
 def cached_results(cache_root: Path, job: RunJob) -> dict[Budget, RunResult] | None:
     """The job's results when the cache already decides every budget, else None (nothing is trained)."""
-    cache = RunCache(cache_root)
-    try:
-        entry = cache.load(job.key)
-    except CorruptEntry:
-        return None
-    if entry is None or cache_key(entry.request) != job.key or not _all_decided(entry, job.budgets):
+    entry = _trusted_entry(RunCache(cache_root), job.key)
+    if entry is None or not _all_decided(entry, job.budgets):
         return None
     return results_for(entry, job.budgets)
 
@@ -161,11 +154,11 @@ def collect_outcomes(spec: Spec, qids: list[str], profile: str, device: str, cac
 
 
 def _trusted_entry(cache: RunCache, key: str) -> Entry | None:
+    """The entry when present and sound; a damaged one reads as missing (execute_job reports it)."""
     try:
-        entry = cache.load(key)
+        return cache.load(key)
     except CorruptEntry:
         return None
-    return entry if entry is not None and cache_key(entry.request) == key else None
 
 
 def training_seconds(outcomes: dict[str, list[RunOutcome]]) -> dict[str, float]:
