@@ -84,15 +84,6 @@ def write_back(state: SweepState, run: int, train_state: TrainState) -> TrainSta
     return train_state
 
 
-def train_run_steps(train_state: TrainState, data: Tensors, request: dict[str, Any], order: torch.Tensor | None):
-    """train.py's `_train_steps` for one stackable run by the hand-written path: (losses (steps,), probes)."""
-    stacked = stack_models([train_state.model], [request["lr"]], request["model_args"].get("activation", "relu"))
-    stacked.epochs_done, stacked.steps_done = train_state.epochs_done, train_state.steps_done
-    losses, probe_rows = train_steps(stacked, data, request["batch_size"], order)
-    write_back(stacked, 0, train_state)
-    return losses[:, 0], _probe_columns(probe_rows, 0)
-
-
 def _linears(model: nn.Module) -> list[nn.Linear]:
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
 

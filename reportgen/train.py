@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reportgen import train_mlp
 from reportgen.models import build_model, count_parameters
 from reportgen.results import PROBE_STEPS, Budget, EpochMetrics
 
@@ -117,19 +118,11 @@ def train_epoch(state: TrainState, data: Tensors, request: dict[str, Any]) -> tu
 
 
 def train_steps(state: TrainState, data: Tensors, request: dict[str, Any], order: torch.Tensor | None):
-    """One pass over the training data: (per-step losses, gradient probes), by the fastest exact path."""
-    if _has_handwritten_backward(request):
-        from reportgen import sweep  # sweep.py imports this module
-
-        return sweep.train_run_steps(state, data, request, order)
+    """One pass over the training data: (per-step losses, gradient probes), by the fastest exact path:
+    plain-SGD MLPs by hand (train_mlp.py; benchmarks/engine.py: 1.4x), everything else by autograd."""
+    if train_mlp.unsupported_reason(request) is None:
+        return train_mlp.train_steps(state, data, request, order)
     return _train_steps(state, data, request["batch_size"], order)
-
-
-def _has_handwritten_backward(request: dict[str, Any]) -> bool:
-    """Plain-SGD MLPs without batch norm skip autograd's per-op overhead (benchmarks/engine.py: 1.4x)."""
-    from reportgen import sweep
-
-    return sweep.unsupported_reason(request) is None
 
 
 def _train_steps(state: TrainState, data: Tensors, batch_size: int, order: torch.Tensor | None):

@@ -1,0 +1,183 @@
+"""Stage 3, by hand: SGD epochs of an MLP (batch-normalised or not) without autograd.
+
+For layers this small, autograd's bookkeeping (recording the graph, allocating every gradient,
+then a second pass in the optimizer) costs about as much as the matmuls themselves
+(benchmarks/engine.py). Each step here calls the kernels autograd would call (addmm,
+threshold_backward, native_batch_norm and its backward), scales the output gradient by the
+learning rate once, and updates every weight in place with one matmul: W -= a^T (lr g).
+The numbers equal the autograd loop's within float rounding (tests/test_train_mlp.py).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from reportgen.results import PROBE_STEPS
+
+aten = torch.ops.aten
+_FORWARD: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu_, "sigmoid": torch.sigmoid_, "tanh": torch.tanh_}
+_BACKWARD: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {  # (grad, activation output)
+    "relu": lambda g, out: aten.threshold_backward(g, out, 0.0),
+    "sigmoid": aten.sigmoid_backward, "tanh": aten.tanh_backward}
+
+
+@dataclass
+class Layer:
+    """One Linear (weight kept as a contiguous (in, out) copy: the layout the matmuls run fastest in)
+    and the BatchNorm1d that follows its activation, if any."""
+
+    linear: nn.Linear
+    weight: torch.Tensor
+    norm: nn.BatchNorm1d | None
+
+    @property
+    def bias(self) -> torch.Tensor:
+        return self.linear.bias
+
+
+@dataclass
+class Saved:
+    """What one hidden layer's backward needs from its forward."""
+
+    inputs: torch.Tensor  # the Linear's input
+    activation: torch.Tensor  # the activation's output (the BatchNorm's input)
+    mean: torch.Tensor | None = None  # the BatchNorm's batch statistics
+    invstd: torch.Tensor | None = None
+
+
+def unsupported_reason(request: dict[str, Any]) -> str | None:
+    """Why this request needs the autograd loop (None when this path can train it)."""
+    if request["arch"] != "mlp":
+        return f"arch {request['arch']!r} (only 'mlp' is trained by hand)"
+    if request["optimizer"] != "sgd":
+        return f"optimizer {request['optimizer']!r} (only plain SGD is trained by hand)"
+    if not request["lr"] > 0:  # the probes divide the lr-scaled gradients by the lr
+        return f"learning rate {request['lr']!r}"
+    return None
+
+
+def layers_of(model: nn.Module) -> list[Layer]:
+    """models.mlp's Linear layers in order, each with the BatchNorm1d after its activation."""
+    layers: list[Layer] = []
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            layers.append(Layer(module, module.weight.detach().T.contiguous(), None))
+        elif isinstance(module, nn.BatchNorm1d):
+            layers[-1].norm = module
+    return layers
+
+
+def write_back(layers: list[Layer]) -> None:
+    """Copy the working weights into the model (biases and batch norms were updated in place)."""
+    for layer in layers:
+        layer.linear.weight.detach().copy_(layer.weight.T)
+
+
+@torch.no_grad()
+def train_steps(state: Any, data: Any, request: dict[str, Any], order: torch.Tensor | None):
+    """One pass over the training data: (per-step losses, gradient probes), as train._train_steps returns."""
+    state.model.train()
+    layers = layers_of(state.model)
+    activation = request["model_args"].get("activation", "relu")
+    batch_size, lr = request["batch_size"], request["lr"]
+    steps = math.ceil(len(data.train_y) / batch_size)
+    losses = torch.empty(steps, device=data.train_x.device)
+    probe_rows: list[torch.Tensor] = []
+    ones = data.train_x.new_ones(batch_size)  # bias gradients as matrix-vector products: g^T 1
+    for i in range(steps):
+        idx = slice(i * batch_size, (i + 1) * batch_size) if order is None else order[i * batch_size:(i + 1) * batch_size]
+        probe = state.steps_done < PROBE_STEPS
+        losses[i], row = sgd_step(layers, activation, data.train_x[idx], data.train_y[idx], lr, probe, ones)
+        if probe:
+            probe_rows.append(row)
+        state.steps_done += 1
+    write_back(layers)
+    return losses, _probe_columns(probe_rows)
+
+
+def sgd_step(layers: list[Layer], activation: str, x: torch.Tensor, y: torch.Tensor, lr: float, probe: bool,
+             ones: torch.Tensor):
+    """Forward, backward and update of every layer; (loss, probe row or None). `ones`: at least len(y) ones."""
+    ones = ones[:len(y)]
+    saved, logits = _forward(layers, activation, x.flatten(1))
+    log_probs = torch.log_softmax(logits, dim=1)
+    target = y.view(-1, 1)
+    loss = -log_probs.gather(1, target).mean()
+    grad = log_probs.exp_().scatter_add_(1, target, log_probs.new_full(target.shape, -1.0))  # softmax - one-hot
+    grad.mul_(lr / len(y))  # lr · dL/dlogits: every gradient below comes out scaled by lr
+    sums = torch.zeros(3, device=x.device) if probe else None  # Σg, Σ|g|, Σg² (scaled by lr)
+    for i in reversed(range(len(layers))):
+        layer = layers[i]
+        layer_input = saved[i].inputs
+        below = saved[i - 1] if i > 0 else None
+        grad_in = torch.mm(grad, layer.weight.T) if below is not None else None  # before W changes
+        if probe:
+            _accumulate(sums, torch.mm(layer_input.T, grad), grad.sum(0))
+        layer.weight.addmm_(layer_input.T, grad, alpha=-1)
+        layer.bias.addmv_(grad.T, ones, alpha=-1)  # one BLAS call instead of a sum and a subtraction
+        if below is not None:
+            grad = _hidden_backward(layers[i - 1], below, activation, grad_in, sums)
+    return loss, _probe_row(layers, sums, lr, loss) if probe else None
+
+
+def _forward(layers: list[Layer], activation: str, a: torch.Tensor) -> tuple[list[Saved], torch.Tensor]:
+    """Every layer's saved tensors and the logits; batch norms update their running statistics."""
+    saved: list[Saved] = []
+    for layer in layers[:-1]:
+        out = _FORWARD[activation](torch.addmm(layer.bias, a, layer.weight))
+        entry = Saved(a, out)
+        norm = layer.norm
+        if norm is not None:
+            a, entry.mean, entry.invstd = aten.native_batch_norm(
+                out, norm.weight, norm.bias, norm.running_mean, norm.running_var, True, norm.momentum, norm.eps)
+            norm.num_batches_tracked.add_(1)
+        else:
+            a = out
+        saved.append(entry)
+    last = layers[-1]
+    saved.append(Saved(a, a))
+    return saved, torch.addmm(last.bias, a, last.weight)
+
+
+def _hidden_backward(layer: Layer, saved: Saved, activation: str, grad: torch.Tensor, sums: torch.Tensor | None) -> torch.Tensor:
+    """From the gradient at a hidden layer's output to the gradient at its Linear's output;
+    updates the batch norm's weight and bias on the way."""
+    norm = layer.norm
+    if norm is not None:
+        grad, grad_weight, grad_bias = aten.native_batch_norm_backward(
+            grad, saved.activation, norm.weight, norm.running_mean, norm.running_var, saved.mean, saved.invstd,
+            True, norm.eps, [True, True, True])
+        if sums is not None:
+            _accumulate(sums, grad_weight, grad_bias)
+        norm.weight.sub_(grad_weight)
+        norm.bias.sub_(grad_bias)
+    return _BACKWARD[activation](grad, saved.activation)
+
+
+def _accumulate(sums: torch.Tensor, *grads: torch.Tensor) -> None:
+    for g in grads:
+        sums += torch.stack([g.sum(), g.abs().sum(), g.pow(2).sum()])
+
+
+def _probe_row(layers: list[Layer], sums: torch.Tensor, lr: float, loss: torch.Tensor) -> torch.Tensor:
+    """(mean, mean |g|, global L2 norm) of the unscaled gradient over every parameter, and the loss."""
+    count = sum(p.numel() for layer in layers for p in _parameters(layer))
+    total, total_abs, squares = sums
+    return torch.stack([total / lr / count, total_abs / lr / count, squares.sqrt() / lr, loss])
+
+
+def _parameters(layer: Layer) -> list[torch.Tensor]:
+    norm = [] if layer.norm is None else [layer.norm.weight, layer.norm.bias]
+    return [layer.weight, layer.bias, *norm]
+
+
+def _probe_columns(rows: list[torch.Tensor]) -> dict[str, list[float]]:
+    if not rows:
+        return {}
+    table = torch.stack(rows).T.tolist()
+    return dict(zip(("grad_mean", "grad_abs_mean", "grad_norm", "step_loss"), table))
