@@ -41,6 +41,7 @@ BATCH = 64  # the tutorial's batch size
 LR = 1e-3  # the tutorial's learning rate
 MLP_WIDTHS = (784, 512, 512, 10)  # the tutorial MLP
 SWEEP_LRS = [1.0, 0.1, 0.01, 0.001]  # Q1.2's rates
+EVAL_BATCH = 256  # the protocols' test_batch_size in experiments.toml
 CHECK_TOLERANCE = 1e-4  # max |loss difference| for "same losses": float32 ulp at 2.3 is 2.4e-7, and the
 # hand-written backward (MLP) and oneDNN's channels_last kernels (CNN) round differently from the
 # reference's autograd/NCHW ops, which a few dozen SGD steps carry to ~1e-6
@@ -541,20 +542,24 @@ def cnn_variants(request: dict[str, Any], data: train.Tensors, s: Settings):
 
 
 def measure_eval(report: Report, s: Settings, loaders, splits) -> None:
-    model = train.new_state(make_request("mlp", {"hidden": [512, 512]}, None)).model
-    data = subset(splits, "mlp", {"hidden": [512, 512]}, 1)
-    images = len(data.test_y)
-    ref = time_calls(lambda: reference_test(model, loaders[1]), s.variant_repeats)
-    report.add("evaluation (MLP, 10k test images)", "reference test loop (batches of 64, no_grad, .item())",
-               images / ref.median, "images/s", ref.spread, 1.0)
-    for batch in (1000, images):
-        timing = time_calls(lambda b=batch: train.evaluate(model, data.test_x, data.test_y, b), s.variant_repeats)
-        report.add("evaluation (MLP, 10k test images)", f"engine evaluate (inference_mode, batches of {batch})",
-                   images / timing.median, "images/s", timing.spread, ref.median / timing.median,
-                   note="train.py's setting" if batch == 1000 else "")
-    no_grad = time_calls(lambda: _evaluate_no_grad(model, data.test_x, data.test_y, 1000), s.variant_repeats)
-    report.add("evaluation (MLP, 10k test images)", "engine evaluate under no_grad instead of inference_mode",
-               images / no_grad.median, "images/s", no_grad.spread, ref.median / no_grad.median)
+    """The tutorial's test loop against the engine's evaluate, for the MLP and the small CNN, by chunk size."""
+    section = "evaluation (10k test images)"
+    for arch, args in (("mlp", {"hidden": [512, 512]}), ("small_cnn", {})):
+        request = make_request(arch, args, None)
+        model = train.new_state(request).model
+        data = subset(splits, arch, args, 1)
+        images = len(data.test_y)
+        ref = time_calls(lambda m=reference_model(request): reference_test(m, loaders[1]), s.variant_repeats)
+        report.add(section, f"{arch}: reference test loop (batches of 64, no_grad, .item())",
+                   images / ref.median, "images/s", ref.spread, 1.0)
+        for batch in (EVAL_BATCH, 1000, images):
+            timing = time_calls(lambda b=batch: train.evaluate(model, data.test_x, data.test_y, b), s.variant_repeats)
+            report.add(section, f"{arch}: engine evaluate (inference_mode, chunks of {batch})",
+                       images / timing.median, "images/s", timing.spread, ref.median / timing.median,
+                       note="experiments.toml's test_batch_size" if batch == EVAL_BATCH else "")
+        no_grad = time_calls(lambda: _evaluate_no_grad(model, data.test_x, data.test_y, EVAL_BATCH), s.variant_repeats)
+        report.add(section, f"{arch}: engine evaluate under no_grad instead of inference_mode",
+                   images / no_grad.median, "images/s", no_grad.spread, ref.median / no_grad.median)
 
 
 def _evaluate_no_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> None:

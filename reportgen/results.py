@@ -5,6 +5,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 PROBE_STEPS = 100  # gradient probes are recorded for this many first training steps of every run
+PROBE_NAMES = ("grad_mean", "grad_abs_mean", "grad_norm", "step_loss")
+
+
+def probe_columns(rows: list[list[float]]) -> dict[str, list[float]]:
+    """Per-step probe rows (mean g, mean |g|, global L2 norm, loss) → one list per probe name."""
+    return {name: [row[i] for row in rows] for i, name in enumerate(PROBE_NAMES)} if rows else {}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reportgen.results import PROBE_STEPS, EpochMetrics
+from reportgen.results import PROBE_STEPS, EpochMetrics, probe_columns
 from reportgen.train import Tensors, TrainState, new_state
 
 _ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
@@ -125,7 +125,7 @@ def train_sweep_epoch(state: SweepState, data: Tensors, request: dict[str, Any])
         column = step_losses[:, k]
         losses = [float(f"{v:.6g}") for v in column.tolist()]
         metrics = EpochMetrics(epoch, column.double().mean().item(), test_loss, test_accuracy, seconds, losses)
-        results.append((metrics, _probe_columns(probes, k)))
+        results.append((metrics, probe_columns(torch.stack([row[k] for row in probes]).tolist() if probes else [])))
     return results
 
 
@@ -191,13 +191,6 @@ def _probe_row(state: SweepState, sums: torch.Tensor, run_losses: torch.Tensor) 
     lrs = state.lrs.view(-1)
     total, total_abs, squares = sums
     return torch.stack([total / lrs / count, total_abs / lrs / count, squares.sqrt() / lrs, run_losses], dim=1)
-
-
-def _probe_columns(rows: list[torch.Tensor], run: int) -> dict[str, list[float]]:
-    if not rows:
-        return {}
-    table = torch.stack([row[run] for row in rows]).T.tolist()
-    return dict(zip(("grad_mean", "grad_abs_mean", "grad_norm", "step_loss"), table))
 
 
 @torch.inference_mode()

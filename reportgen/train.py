@@ -16,7 +16,7 @@ from torch import nn
 
 from reportgen import train_mlp
 from reportgen.models import build_model, count_parameters
-from reportgen.results import PROBE_STEPS, Budget, EpochMetrics
+from reportgen.results import PROBE_STEPS, Budget, EpochMetrics, probe_columns
 
 CHANCE_EPOCHS = 3  # epochs at chance-level accuracy after which a run counts as stuck
 CHANCE_MARGIN = 1.5  # percentage points above 100/classes still counted as chance
@@ -143,7 +143,7 @@ def _train_steps(state: TrainState, data: Tensors, batch_size: int, order: torch
         optimizer.step()
         losses[i] = loss.detach()
         state.steps_done += 1
-    return losses, _probe_columns(probe_rows)
+    return losses, probe_columns(torch.stack(probe_rows).tolist() if probe_rows else [])
 
 
 def _gradient_probe(model: nn.Module, loss: torch.Tensor) -> torch.Tensor:
@@ -154,13 +154,6 @@ def _gradient_probe(model: nn.Module, loss: torch.Tensor) -> torch.Tensor:
     total_abs = torch.stack([g.abs().sum() for g in grads]).sum()
     norm = torch.stack([g.pow(2).sum() for g in grads]).sum().sqrt()
     return torch.stack([total / count, total_abs / count, norm, loss.detach()])
-
-
-def _probe_columns(rows: list[torch.Tensor]) -> dict[str, list[float]]:
-    if not rows:
-        return {}
-    table = torch.stack(rows).T.tolist()
-    return dict(zip(("grad_mean", "grad_abs_mean", "grad_norm", "step_loss"), table))
 
 
 @torch.inference_mode()

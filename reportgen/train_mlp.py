@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from reportgen.results import PROBE_STEPS
+from reportgen.results import PROBE_STEPS, probe_columns
 
 aten = torch.ops.aten
 _FORWARD: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -97,7 +97,7 @@ def train_steps(state: Any, data: Any, request: dict[str, Any], order: torch.Ten
             probe_rows.append(row)
         state.steps_done += 1
     write_back(layers)
-    return losses, _probe_columns(probe_rows)
+    return losses, probe_columns(torch.stack(probe_rows).tolist() if probe_rows else [])
 
 
 def sgd_step(layers: list[Layer], activation: str, x: torch.Tensor, y: torch.Tensor, lr: float, probe: bool,
@@ -174,10 +174,3 @@ def _probe_row(layers: list[Layer], sums: torch.Tensor, lr: float, loss: torch.T
 def _parameters(layer: Layer) -> list[torch.Tensor]:
     norm = [] if layer.norm is None else [layer.norm.weight, layer.norm.bias]
     return [layer.weight, layer.bias, *norm]
-
-
-def _probe_columns(rows: list[torch.Tensor]) -> dict[str, list[float]]:
-    if not rows:
-        return {}
-    table = torch.stack(rows).T.tolist()
-    return dict(zip(("grad_mean", "grad_abs_mean", "grad_norm", "step_loss"), table))
