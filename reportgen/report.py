@@ -10,6 +10,7 @@ import inspect
 import json
 import platform
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
@@ -22,7 +23,9 @@ from reportgen.errors import ReportgenError
 from reportgen.results import RunOutcome
 from reportgen.spec import Question, Spec
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+# A checkout (or editable install) has templates/ beside the package; a wheel installs them as
+# data files under <prefix>/share/reportgen/templates (pyproject.toml).
+TEMPLATE_PLACES = (Path(__file__).resolve().parents[1] / "templates", Path(sys.prefix) / "share" / "reportgen" / "templates")
 _FIGURES_SOURCE_HASH = hashlib.sha256(inspect.getsource(figures).encode()).hexdigest()  # new drawing code, new figures
 RUN_VIEWS = {"table", "epoch_table", "curves", "step_curves", "bars"}  # views drawn from run results
 DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}
@@ -100,7 +103,7 @@ def build_context(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]
         "title": spec.title, "author": spec.author, "profile": profile,
         "profile_description": spec.profiles[profile].description if profile in spec.profiles else "",
         "date": datetime.now().astimezone().strftime("%d %B %Y"),  # the day only: same cache, same day, same report
-        "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
+        "css": (templates_dir() / "report.css").read_text(encoding="utf-8"),
         "parts": [{"title": title, "id": "part-" + slug(title), "sections": members}
                   for title, members in parts.items()],
         "checks": checks, "check_counts": _count_verdicts(checks),
@@ -113,10 +116,19 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "-", text).strip("-") or "x"
 
 
+def templates_dir(places: tuple[Path, ...] = TEMPLATE_PLACES) -> Path:
+    """The first place holding the report templates; a clear error when none does."""
+    for place in places:
+        if (place / "report.html.j2").is_file():
+            return place
+    raise ReportgenError("The report templates were not found; looked in: " + ", ".join(map(str, places))
+                         + ". Reinstall reportgen (pip install .) or run it from a checkout.")
+
+
 def _environment():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+    return Environment(loader=FileSystemLoader(templates_dir()), autoescape=True, undefined=StrictUndefined,
                        trim_blocks=True, lstrip_blocks=True)
 
 

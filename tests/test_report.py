@@ -333,3 +333,18 @@ def test_an_unchanged_rebuild_redraws_nothing_and_keeps_the_pdf(spec, tmp_path):
     assert pdf.stat().st_mtime_ns != before[pdf.name]  # the HTML changed, so the PDF was rewritten
     assert any(n.startswith("q-lr-") for n in before)
     assert "figures/q-lr-" not in html.read_text()  # runs now missing: no figure shown from before
+
+
+def test_templates_are_found_beside_the_package_or_in_the_installed_data(tmp_path):
+    """A checkout finds templates/ beside the package; a wheel install finds <prefix>/share/reportgen/templates."""
+    from reportgen.errors import ReportgenError
+    from reportgen.report import TEMPLATE_PLACES, templates_dir
+
+    assert templates_dir() == TEMPLATE_PLACES[0]  # this checkout
+    missing, installed = tmp_path / "missing", tmp_path / "share"
+    installed.mkdir()
+    (installed / "report.html.j2").write_text("{{ title }}")
+    assert templates_dir((missing, installed)) == installed
+    with pytest.raises(ReportgenError) as err:
+        templates_dir((missing,))
+    assert str(missing) in str(err.value) and "pip install" in str(err.value)
