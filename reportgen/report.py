@@ -146,10 +146,24 @@ def _section(spec: Spec, qid: str, runs: list[RunOutcome], profile: str, build: 
         "deviations": list(dict.fromkeys(d for o in runs for d in o.planned.overlays)),
         "placeholder": _not_trained(qid, runs) if untrained else None,
         "missing": [_run_name(o) for o in runs if o.result is None] if present else [],
-        "views": [VIEW_ITEMS[view.kind](build, qid, i, view, runs) for i, view in views],
+        "views": _without_repeated_placeholders([(view, VIEW_ITEMS[view.kind](build, qid, i, view, runs)) for i, view in views]),
         "observations": _observations(question, present),
         "checks": [_check_row(c, slug(qid)) for c in _checks(qid, question, runs, profile)],
     }
+
+
+def _without_repeated_placeholders(items: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """A reason already given in this section (say, unreadable data) is not repeated in full for each view."""
+    seen: set[str] = set()
+    kept = []
+    for view, item in items:
+        text = item.get("message", {}).get("text") if item["template"] == "_placeholder.html.j2" else None
+        if text in seen:
+            item = _placeholder(f"Not shown either, for the same reason: {view.caption or view.kind}")
+        elif text is not None:
+            seen.add(text)
+        kept.append(item)
+    return kept
 
 
 def _not_trained(qid: str, runs: list[RunOutcome]) -> dict[str, str]:
