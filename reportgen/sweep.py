@@ -125,7 +125,7 @@ def train_sweep_epoch(state: SweepState, data: Tensors, request: dict[str, Any])
         column = step_losses[:, k]
         losses = [float(f"{v:.6g}") for v in column.tolist()]
         metrics = EpochMetrics(epoch, column.double().mean().item(), test_loss, test_accuracy, seconds, losses)
-        results.append((metrics, probe_columns(torch.stack([row[k] for row in probes]).tolist() if probes else [])))
+        results.append((metrics, probe_columns([row[k].tolist() for row in probes])))
     return results
 
 

@@ -143,7 +143,7 @@ def _train_steps(state: TrainState, data: Tensors, batch_size: int, order: torch
         optimizer.step()
         losses[i] = loss.detach()
         state.steps_done += 1
-    return losses, probe_columns(torch.stack(probe_rows).tolist() if probe_rows else [])
+    return losses, probe_columns([row.tolist() for row in probe_rows])
 
 
 def _gradient_probe(model: nn.Module, loss: torch.Tensor) -> torch.Tensor:

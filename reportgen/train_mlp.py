@@ -41,12 +41,11 @@ class Layer:
 
 
 @dataclass
-class Saved:
-    """What one hidden layer's backward needs from its forward."""
+class Hidden:
+    """What a hidden layer's backward needs from its forward."""
 
-    inputs: torch.Tensor  # the Linear's input
-    activation: torch.Tensor  # the activation's output (the BatchNorm's input)
-    mean: torch.Tensor | None = None  # the BatchNorm's batch statistics
+    activation: torch.Tensor  # the activation's output (the batch norm's input)
+    mean: torch.Tensor | None = None  # the batch norm's batch statistics
     invstd: torch.Tensor | None = None
 
 
@@ -97,14 +96,14 @@ def train_steps(state: Any, data: Any, request: dict[str, Any], order: torch.Ten
             probe_rows.append(row)
         state.steps_done += 1
     write_back(layers)
-    return losses, probe_columns(torch.stack(probe_rows).tolist() if probe_rows else [])
+    return losses, probe_columns([row.tolist() for row in probe_rows])
 
 
 def sgd_step(layers: list[Layer], activation: str, x: torch.Tensor, y: torch.Tensor, lr: float, probe: bool,
              ones: torch.Tensor):
     """Forward, backward and update of every layer; (loss, probe row or None). `ones`: at least len(y) ones."""
     ones = ones[:len(y)]
-    saved, logits = _forward(layers, activation, x.flatten(1))
+    inputs, hidden, logits = _forward(layers, activation, x.flatten(1))
     log_probs = torch.log_softmax(logits, dim=1)
     target = y.view(-1, 1)
     loss = -log_probs.gather(1, target).mean()
@@ -112,39 +111,39 @@ def sgd_step(layers: list[Layer], activation: str, x: torch.Tensor, y: torch.Ten
     grad.mul_(lr / len(y))  # lr · dL/dlogits: every gradient below comes out scaled by lr
     sums = torch.zeros(3, device=x.device) if probe else None  # Σg, Σ|g|, Σg² (scaled by lr)
     for i in reversed(range(len(layers))):
-        layer = layers[i]
-        layer_input = saved[i].inputs
-        below = saved[i - 1] if i > 0 else None
-        grad_in = torch.mm(grad, layer.weight.T) if below is not None else None  # before W changes
+        layer, layer_input = layers[i], inputs[i]
+        grad_in = torch.mm(grad, layer.weight.T) if i > 0 else None  # before W changes
         if probe:
             _accumulate(sums, torch.mm(layer_input.T, grad), grad.sum(0))
         layer.weight.addmm_(layer_input.T, grad, alpha=-1)
         layer.bias.addmv_(grad.T, ones, alpha=-1)  # one BLAS call instead of a sum and a subtraction
-        if below is not None:
-            grad = _hidden_backward(layers[i - 1], below, activation, grad_in, sums)
+        if i > 0:
+            grad = _hidden_backward(layers[i - 1], hidden[i - 1], activation, grad_in, sums)
     return loss, _probe_row(layers, sums, lr, loss) if probe else None
 
 
-def _forward(layers: list[Layer], activation: str, a: torch.Tensor) -> tuple[list[Saved], torch.Tensor]:
-    """Every layer's saved tensors and the logits; batch norms update their running statistics."""
-    saved: list[Saved] = []
+def _forward(layers: list[Layer], activation: str, a: torch.Tensor) -> tuple[list[torch.Tensor], list[Hidden], torch.Tensor]:
+    """Each Linear's input, each hidden layer's saved tensors, and the logits; batch norms update
+    their running statistics as nn.BatchNorm1d does in training mode."""
+    inputs: list[torch.Tensor] = []
+    hidden: list[Hidden] = []
     for layer in layers[:-1]:
+        inputs.append(a)
         out = _FORWARD[activation](torch.addmm(layer.bias, a, layer.weight))
-        entry = Saved(a, out)
-        norm = layer.norm
+        saved, norm = Hidden(out), layer.norm
         if norm is not None:
-            a, entry.mean, entry.invstd = aten.native_batch_norm(
+            a, saved.mean, saved.invstd = aten.native_batch_norm(
                 out, norm.weight, norm.bias, norm.running_mean, norm.running_var, True, norm.momentum, norm.eps)
             norm.num_batches_tracked.add_(1)
         else:
             a = out
-        saved.append(entry)
+        hidden.append(saved)
+    inputs.append(a)
     last = layers[-1]
-    saved.append(Saved(a, a))
-    return saved, torch.addmm(last.bias, a, last.weight)
+    return inputs, hidden, torch.addmm(last.bias, a, last.weight)
 
 
-def _hidden_backward(layer: Layer, saved: Saved, activation: str, grad: torch.Tensor, sums: torch.Tensor | None) -> torch.Tensor:
+def _hidden_backward(layer: Layer, saved: Hidden, activation: str, grad: torch.Tensor, sums: torch.Tensor | None) -> torch.Tensor:
     """From the gradient at a hidden layer's output to the gradient at its Linear's output;
     updates the batch norm's weight and bias on the way."""
     norm = layer.norm
