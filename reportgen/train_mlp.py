@@ -85,29 +85,30 @@ def train_steps(state: Any, data: Any, request: dict[str, Any], order: torch.Ten
     activation = request["model_args"].get("activation", "relu")
     batch_size, lr = request["batch_size"], request["lr"]
     steps = math.ceil(len(data.train_y) / batch_size)
-    losses = torch.empty(steps, device=data.train_x.device)
     probe_rows: list[torch.Tensor] = []
-    ones = data.train_x.new_ones(batch_size)  # bias gradients as matrix-vector products: g^T 1
+    work = Workspace.for_epoch(steps, batch_size, data.train_x)
     for i in range(steps):
         idx = slice(i * batch_size, (i + 1) * batch_size) if order is None else order[i * batch_size:(i + 1) * batch_size]
         probe = state.steps_done < PROBE_STEPS
-        losses[i], row = sgd_step(layers, activation, data.train_x[idx], data.train_y[idx], lr, probe, ones)
+        row = sgd_step(layers, activation, data.train_x[idx], data.train_y[idx], lr, probe, work, i)
         if probe:
             probe_rows.append(row)
         state.steps_done += 1
     write_back(layers)
-    return losses, probe_columns([row.tolist() for row in probe_rows])
+    return work.losses(len(data.train_y)), probe_columns([row.tolist() for row in probe_rows])
 
 
 def sgd_step(layers: list[Layer], activation: str, x: torch.Tensor, y: torch.Tensor, lr: float, probe: bool,
-             ones: torch.Tensor):
-    """Forward, backward and update of every layer; (loss, probe row or None). `ones`: at least len(y) ones."""
-    ones = ones[:len(y)]
+             work: "Workspace", step: int) -> torch.Tensor | None:
+    """Forward, backward and update of every layer; the probe row (or None). The step's loss is
+    left in `work` (its true-class log-probabilities), to be averaged once per epoch."""
+    n = len(y)
+    ones, picked = work.ones[:n], work.picked[step, :n].view(n, 1)
     inputs, hidden, logits = _forward(layers, activation, x.flatten(1))
     log_probs = torch.log_softmax(logits, dim=1)
     target = y.view(-1, 1)
-    loss = -log_probs.gather(1, target).mean()
-    grad = log_probs.exp_().scatter_add_(1, target, log_probs.new_full(target.shape, -1.0))  # softmax - one-hot
+    torch.gather(log_probs, 1, target, out=picked)
+    grad = log_probs.exp_().scatter_add_(1, target, work.minus_ones[:n])  # softmax - one-hot
     grad.mul_(lr / len(y))  # lr · dL/dlogits: every gradient below comes out scaled by lr
     sums = torch.zeros(3, device=x.device) if probe else None  # Σg, Σ|g|, Σg² (scaled by lr)
     for i in reversed(range(len(layers))):
@@ -119,7 +120,27 @@ def sgd_step(layers: list[Layer], activation: str, x: torch.Tensor, y: torch.Ten
         layer.bias.addmv_(grad.T, ones, alpha=-1)  # one BLAS call instead of a sum and a subtraction
         if i > 0:
             grad = _hidden_backward(layers[i - 1], hidden[i - 1], activation, grad_in, sums)
-    return loss, _probe_row(layers, sums, lr, loss) if probe else None
+    return _probe_row(layers, sums, lr, -picked.mean()) if probe else None
+
+
+@dataclass
+class Workspace:
+    """One epoch's buffers, so that a step allocates no constants and reduces no loss of its own."""
+
+    ones: torch.Tensor  # (batch,): bias gradients as matrix-vector products g^T 1
+    minus_ones: torch.Tensor  # (batch, 1): the one-hot subtracted from the softmax
+    picked: torch.Tensor  # (steps, batch): each step's log-probabilities of the true classes
+
+    @classmethod
+    def for_epoch(cls, steps: int, batch_size: int, like: torch.Tensor) -> "Workspace":
+        return cls(like.new_ones(batch_size), like.new_full((batch_size, 1), -1.0), like.new_zeros(steps, batch_size))
+
+    def losses(self, samples: int) -> torch.Tensor:
+        """Each step's mean cross-entropy; the last step may hold fewer than a full batch."""
+        steps, batch_size = self.picked.shape
+        counts = self.picked.new_full((steps,), float(batch_size))
+        counts[-1] = samples - (steps - 1) * batch_size
+        return -self.picked.sum(1) / counts
 
 
 def _forward(layers: list[Layer], activation: str, a: torch.Tensor) -> tuple[list[torch.Tensor], list[Hidden], torch.Tensor]:

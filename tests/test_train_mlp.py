@@ -76,3 +76,12 @@ def test_model_is_updated_in_place_and_evaluates(splits):
     assert after["3.num_batches_tracked"].item() == STEPS
     assert metrics.test_accuracy > 30.0  # one epoch of 640 images at lr 0.1 learns something
     assert metrics.test_accuracy == train.evaluate(state.model, data.test_x, data.test_y, 250)[1]
+
+
+def test_a_short_last_batch_is_averaged_over_its_own_images(splits):
+    request = make_request({"hidden": [64]}) | {"train_subset": 600}  # 9 batches of 64, then 24
+    data = train.prepare_tensors(request, splits)
+    _, expected, _, order = by_autograd(request, data)
+    losses, _ = train_mlp.train_steps(train.new_state(request), data, request, order)
+    assert len(losses) == 10
+    assert losses.tolist() == pytest.approx(expected.tolist(), rel=1e-5)
