@@ -19,9 +19,8 @@ from torch import nn
 
 from reportgen.results import PROBE_STEPS, EpochMetrics, probe_columns
 from reportgen.train import Tensors, TrainState, new_state
-
-_ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
-
+from reportgen import train_mlp
+from reportgen.train_mlp import ACTIVATION, ACTIVATION_BACKWARD
 
 @dataclass
 class SweepState:
@@ -40,15 +39,11 @@ class SweepState:
 
 
 def unsupported_reason(request: dict[str, Any]) -> str | None:
-    """Why this request cannot be stacked (None when it can); callers fall back to train.py."""
-    args = request["model_args"]
-    if request["arch"] != "mlp":
-        return f"arch {request['arch']!r} (only 'mlp' is stacked)"
-    if args.get("batch_norm"):
+    """Why this request cannot be stacked (None when it can): what train_mlp.py cannot train by
+    hand, and batch norm, whose running statistics per run are not stacked."""
+    if request["model_args"].get("batch_norm"):
         return "batch norm (running statistics per run are not stacked)"
-    if request["optimizer"] != "sgd":
-        return f"optimizer {request['optimizer']!r} (only plain SGD is stacked)"
-    return None
+    return train_mlp.unsupported_reason(request)
 
 
 def new_sweep_state(request: dict[str, Any], lrs: list[float]) -> SweepState:
@@ -64,8 +59,8 @@ def stack_models(models: list[nn.Module], lrs: list[float], activation: str = "r
     """Stack the Linear layers of K same-shaped MLPs (e.g. resumed from checkpoints)."""
     if any(not lr > 0 for lr in lrs):  # probes divide the lr-scaled gradients by the lr
         raise ValueError(f"learning rates must be positive to be stacked, got {lrs!r}")
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; known: {', '.join(_ACTIVATIONS)}")
+    if activation not in ACTIVATION:
+        raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATION)}")
     layers = [_linears(model) for model in models]
     weights = [torch.stack([run[i].weight.detach().T for run in layers]).contiguous() for i in range(len(layers[0]))]
     biases = [torch.stack([run[i].bias.detach() for run in layers]).unsqueeze(1).contiguous() for i in range(len(layers[0]))]
@@ -96,7 +91,7 @@ def forward(state: SweepState, x: torch.Tensor) -> torch.Tensor:
 def _activations(state: SweepState, x: torch.Tensor) -> list[torch.Tensor]:
     """Every layer's input, then the logits: [(K, B, D), (K, B, h1), ..., (K, B, classes)]."""
     outputs = [x.flatten(1).expand(state.runs, -1, -1)]  # the same batch for every run
-    act = _ACTIVATIONS[state.activation]
+    act = ACTIVATION[state.activation]
     last = len(state.weights) - 1
     for i, (weight, bias) in enumerate(zip(state.weights, state.biases)):
         h = torch.baddbmm(bias, outputs[-1], weight)  # (K, B, out)
@@ -173,11 +168,7 @@ def _sgd_step(state: SweepState, x: torch.Tensor, y: torch.Tensor, probe: bool):
 def _input_grad(state: SweepState, grad: torch.Tensor, weight: torch.Tensor, activation: torch.Tensor) -> torch.Tensor:
     """Gradient at the previous layer's pre-activation, from its activation output a."""
     grad = torch.bmm(grad, weight.transpose(1, 2))  # (K, B, in)
-    if state.activation == "relu":
-        return torch.ops.aten.threshold_backward(grad, activation, 0.0)  # ReLU's own backward kernel
-    if state.activation == "sigmoid":
-        return grad.mul_(activation * (1 - activation))
-    return grad.mul_(1 - activation * activation)  # tanh
+    return ACTIVATION_BACKWARD[state.activation](grad, activation)
 
 
 def _accumulate_probe(sums: torch.Tensor, weight_grad: torch.Tensor, bias_grad: torch.Tensor) -> None:

@@ -19,9 +19,11 @@ from torch import nn
 from reportgen.results import PROBE_STEPS, probe_columns
 
 aten = torch.ops.aten
-_FORWARD: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+# Activations applied in place to a fresh layer output, and their backward kernels (autograd's own),
+# which take the gradient and the activation's output; sweep.py uses the same two tables.
+ACTIVATION: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu_, "sigmoid": torch.sigmoid_, "tanh": torch.tanh_}
-_BACKWARD: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {  # (grad, activation output)
+ACTIVATION_BACKWARD: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "relu": lambda g, out: aten.threshold_backward(g, out, 0.0),
     "sigmoid": aten.sigmoid_backward, "tanh": aten.tanh_backward}
 
@@ -150,7 +152,7 @@ def _forward(layers: list[Layer], activation: str, a: torch.Tensor) -> tuple[lis
     hidden: list[Hidden] = []
     for layer in layers[:-1]:
         inputs.append(a)
-        out = _FORWARD[activation](torch.addmm(layer.bias, a, layer.weight))
+        out = ACTIVATION[activation](torch.addmm(layer.bias, a, layer.weight))
         saved, norm = Hidden(out), layer.norm
         if norm is not None:
             a, saved.mean, saved.invstd = aten.native_batch_norm(
@@ -176,7 +178,7 @@ def _hidden_backward(layer: Layer, saved: Hidden, activation: str, grad: torch.T
             _accumulate(sums, grad_weight, grad_bias)
         norm.weight.sub_(grad_weight)
         norm.bias.sub_(grad_bias)
-    return _BACKWARD[activation](grad, saved.activation)
+    return ACTIVATION_BACKWARD[activation](grad, saved.activation)
 
 
 def _accumulate(sums: torch.Tensor, *grads: torch.Tensor) -> None:
