@@ -49,6 +49,8 @@ CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", envvar="REPORTG
 OutOpt = Annotated[Path, typer.Option("--out", help="Where the report, figures and tables go.")]
 ExecutorOpt = Annotated[ExecutorName, typer.Option("--executor", help="local: train in this process; ray: on a Ray cluster.")]
 RayAddressOpt = Annotated[str, typer.Option("--ray-address", help="Ray cluster: 'auto', HOST:PORT, or 'local' to start one here.")]
+SeedsOpt = Annotated[Optional[int], typer.Option("--seeds", min=1, max=50,
+                                                  help="Seeds per run point, overriding the spec and profile (default: the profile's).")]
 NoTrainOpt = Annotated[bool, typer.Option("--no-train", help="Render only what is cached; mark the rest as missing.")]
 
 
@@ -63,6 +65,7 @@ class Session:
     data_dir: Optional[Path]
     cache_dir: Path
     out: Path
+    seeds: Optional[int] = None  # --seeds: overrides every seed count of the spec
 
 
 @contextmanager
@@ -79,7 +82,7 @@ def _user_errors() -> Iterator[None]:
 
 
 def _open_session(spec_path: Path, profile: Optional[str], device: Device, data_dir: Optional[Path],
-                  cache_dir: Optional[Path], out: Path, needs_torch: bool = True) -> Session:
+                  cache_dir: Optional[Path], out: Path, needs_torch: bool = True, seeds: Optional[int] = None) -> Session:
     from reportgen.spec import load_spec
 
     spec = load_spec(spec_path)
@@ -96,19 +99,19 @@ def _open_session(spec_path: Path, profile: Optional[str], device: Device, data_
 
         raise SpecError(f"--profile {resolved_profile!r}: unknown profile; the spec declares: {', '.join(spec.profiles)}")
     return Session(spec_path, spec, resolved_profile, resolved_device, data_dir,
-                   cache_dir or out / "cache", out)
+                   cache_dir or out / "cache", out, seeds)
 
 
 @app.command("list")
-def list_questions(spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None) -> None:
+def list_questions(spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, seeds: SeedsOpt = None) -> None:
     """List every question with its title and how many runs it needs."""
     with _user_errors():
         from reportgen.plan import plan_question
 
-        session = _open_session(spec, profile, Device.cpu, None, None, Path("build"), needs_torch=False)
+        session = _open_session(spec, profile, Device.cpu, None, None, Path("build"), needs_torch=False, seeds=seeds)
         table = Table("id", "part", "title", "runs", title=f"Questions in {spec}")
         for qid, question in session.spec.questions.items():
-            runs = plan_question(session.spec, qid, session.profile, "cpu")
+            runs = plan_question(session.spec, qid, session.profile, "cpu", session.seeds)
             table.add_row(qid, question.part, question.title, str(len(runs)))
         console.print(table)
 
@@ -118,14 +121,14 @@ def run(
     ids: Annotated[list[str], typer.Argument(help="Question ids, e.g. q1.3 lab.t2 (see `reportgen list`).")],
     spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
     data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"),
-    executor: ExecutorOpt = ExecutorName.local, ray_address: RayAddressOpt = "auto",
+    executor: ExecutorOpt = ExecutorName.local, ray_address: RayAddressOpt = "auto", seeds: SeedsOpt = None,
     report: Annotated[bool, typer.Option(help="Also write OUT/<id>.html and .pdf for each question.")] = True,
 ) -> None:
     """Train what the questions need (resuming from the cache), print their results, write their sections."""
     with _user_errors():
         from reportgen.plan import check_question_ids
 
-        session = _open_session(spec, profile, device, data_dir, cache_dir, out)
+        session = _open_session(spec, profile, device, data_dir, cache_dir, out, seeds=seeds)
         qids = check_question_ids(session.spec, ids)
         _say_profile(session)
         _train_missing(session, qids, executor, ray_address)
@@ -141,11 +144,12 @@ def build(
     spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
     data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"),
     executor: ExecutorOpt = ExecutorName.local, ray_address: RayAddressOpt = "auto", no_train: NoTrainOpt = False,
+    seeds: SeedsOpt = None,
     pdf: Annotated[bool, typer.Option(help="Also write the PDF (WeasyPrint).")] = True,
 ) -> None:
     """Train whatever is missing, then write OUT/report.html and OUT/report.pdf."""
     with _user_errors():
-        session = _open_session(spec, profile, device, data_dir, cache_dir, out)
+        session = _open_session(spec, profile, device, data_dir, cache_dir, out, seeds=seeds)
         qids = list(session.spec.questions)
         _say_profile(session)
         if not no_train:
@@ -159,22 +163,22 @@ def build(
 
 @app.command()
 def status(spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
-           cache_dir: CacheOpt = None, out: OutOpt = Path("build")) -> None:
+           cache_dir: CacheOpt = None, out: OutOpt = Path("build"), seeds: SeedsOpt = None) -> None:
     """Show which runs are cached, how far each has trained, and which questions use them."""
     with _user_errors():
         from reportgen.plan import plan_jobs, plan_question
         from reportgen.runner import cached_results
 
-        session = _open_session(spec, profile, device, None, cache_dir, out)
+        session = _open_session(spec, profile, device, None, cache_dir, out, seeds=seeds)
         users: dict[str, list[str]] = {}
         for qid in session.spec.questions:
-            for run in plan_question(session.spec, qid, session.profile, session.device):
+            for run in plan_question(session.spec, qid, session.profile, session.device, session.seeds):
                 users.setdefault(run.key, []).append(qid)
-        table = Table("key", "model", "lr", "epochs cached", "state", "questions", title=f"Runs for profile {session.profile!r}")
-        for job in plan_jobs(session.spec, list(session.spec.questions), session.profile, session.device):
+        table = Table("key", "model", "lr", "seed", "epochs cached", "state", "questions", title=f"Runs for profile {session.profile!r}")
+        for job in plan_jobs(session.spec, list(session.spec.questions), session.profile, session.device, session.seeds):
             results = cached_results(session.cache_dir, job)
             epochs = max((len(r.epochs) for r in results.values()), default=0) if results else 0
-            table.add_row(job.key[:12], job.request["arch"], f"{job.request['lr']:g}", str(epochs),
+            table.add_row(job.key[:12], job.request["arch"], f"{job.request['lr']:g}", str(job.request["seed"]), str(epochs),
                           "cached" if results else "missing", ", ".join(sorted(set(users[job.key]))))
         console.print(table)
 
@@ -215,7 +219,7 @@ def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ra
     from reportgen.progress import TrainingProgress
     from reportgen.runner import cached_results
 
-    jobs = plan_jobs(session.spec, qids, session.profile, session.device)
+    jobs = plan_jobs(session.spec, qids, session.profile, session.device, session.seeds)
     missing = [job for job in jobs if cached_results(session.cache_dir, job) is None]
     console.print(f"{len(jobs)} runs planned, {len(jobs) - len(missing)} cached, {len(missing)} to train.")
     if not missing:
@@ -240,7 +244,7 @@ def _make_executor(session: Session, executor: ExecutorName, ray_address: str):
 def _collect(session: Session, qids: list[str]):
     from reportgen.runner import collect_outcomes
 
-    return collect_outcomes(session.spec, qids, session.profile, session.device, session.cache_dir)
+    return collect_outcomes(session.spec, qids, session.profile, session.device, session.cache_dir, session.seeds)
 
 
 def _render(session: Session, outcomes, name: str, pdf: bool = True):

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from reportgen.errors import SpecError
 from reportgen.results import Budget, PlannedRun
-from reportgen.spec import GRID_FIELDS, Overlay, RunParams, Spec
+from reportgen.spec import GRID_FIELDS, UNEXPANDED_FIELDS, Overlay, RunParams, Seeds, Spec
 
 ENGINE_VERSION = "4"  # bump when a change to the engine changes its numbers
 
@@ -85,23 +85,26 @@ def _check_model_builds(name: str, arch: str, args: dict[str, Any]) -> None:
         raise SpecError(f"models.{name}.args: {arch!r} cannot be built from {args!r} ({type(err).__name__}: {err})") from None
 
 
-def plan_question(spec: Spec, qid: str, profile: str, device: str) -> list[PlannedRun]:
-    """Every run the question shows, its own and those of the questions it includes."""
+def plan_question(spec: Spec, qid: str, profile: str, device: str, seeds: int | None = None) -> list[PlannedRun]:
+    """Every run the question shows, its own and those of the questions it includes, once per seed.
+
+    `seeds` (the CLI's --seeds) overrides every seed count in the spec.
+    """
     question = spec.questions[qid]
     planned: list[PlannedRun] = []
     for other in question.include_runs_of:
-        planned += [_retarget(run, qid) for run in plan_question(spec, other, profile, device)]
+        planned += [_retarget(run, qid) for run in plan_question(spec, other, profile, device, seeds)]
     for grid in question.runs:
         for point in _expand(grid):
-            planned.append(_plan_point(spec, qid, point, profile, device))
+            planned += _plan_point(spec, qid, point, profile, device, seeds)
     return _unique(planned)
 
 
-def plan_jobs(spec: Spec, qids: Iterable[str], profile: str, device: str) -> list[RunJob]:
+def plan_jobs(spec: Spec, qids: Iterable[str], profile: str, device: str, seeds: int | None = None) -> list[RunJob]:
     """The distinct trajectories behind the questions, each with all budgets asked of it."""
     by_key: dict[str, tuple[dict[str, Any], list[Budget]]] = {}
     for qid in qids:
-        for run in plan_question(spec, qid, profile, device):
+        for run in plan_question(spec, qid, profile, device, seeds):
             request, budgets = by_key.setdefault(run.key, (run.request, []))
             if run.budget not in budgets:
                 budgets.append(run.budget)
@@ -110,14 +113,17 @@ def plan_jobs(spec: Spec, qids: Iterable[str], profile: str, device: str) -> lis
 
 def _expand(grid: dict[str, Any]) -> list[dict[str, Any]]:
     keys = list(grid)
-    values = [v if isinstance(v, list) else [v] for v in grid.values()]
+    values = [v if isinstance(v, list) and k not in UNEXPANDED_FIELDS else [v] for k, v in grid.items()]
     return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
 
 
-def _plan_point(spec: Spec, qid: str, point: dict[str, Any], profile: str, device: str) -> PlannedRun:
+def _plan_point(spec: Spec, qid: str, point: dict[str, Any], profile: str, device: str,
+                seeds: int | None) -> list[PlannedRun]:
+    """One planned run per seed of the grid point."""
     question = spec.questions[qid]
     params = DEFAULTS.model_dump()
     params["seed"] = spec.seed
+    params["seeds"] = spec.profiles[profile].seeds or spec.seeds
     if question.protocol:
         params.update(spec.protocols[question.protocol].model_dump(exclude_none=True))
     params.update(point)
@@ -126,6 +132,16 @@ def _plan_point(spec: Spec, qid: str, point: dict[str, Any], profile: str, devic
     preset = spec.models[params["model"]]
     params["image_size"] = params.get("image_size") or preset.image_size
     params, notes = _apply_profile(spec.profiles[profile].overlays, qid, params)
+    return [_plan_seed(qid, preset, params | {"seed": seed}, device, notes)
+            for seed in seed_list(seeds or params["seeds"], params["seed"])]
+
+
+def seed_list(seeds: Seeds, first: int) -> list[int]:
+    """A count n means the n seeds from `first` on (seed 0 alone stays what one seed always was)."""
+    return list(seeds) if isinstance(seeds, list) else list(range(first, first + seeds))
+
+
+def _plan_seed(qid: str, preset: Any, params: dict[str, Any], device: str, notes: list[str]) -> PlannedRun:
     request = {
         "dataset": params["dataset"], "train_subset": params.get("train_subset"),
         "test_subset": params.get("test_subset"), "image_size": params["image_size"],
@@ -136,7 +152,7 @@ def _plan_point(spec: Spec, qid: str, point: dict[str, Any], profile: str, devic
         "engine_version": ENGINE_VERSION,
     }
     budget = Budget(params["epochs"], params.get("until_accuracy"), params.get("plateau_patience"))
-    labels = {k: params.get(k) for k in GRID_FIELDS} | {"model_label": preset.label, "arch": preset.arch}
+    labels = {k: params.get(k) for k in GRID_FIELDS if k != "seeds"} | {"model_label": preset.label, "arch": preset.arch}
     return PlannedRun(qid, cache_key(request), request, budget, labels, tuple(notes))
 
 

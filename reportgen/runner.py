@@ -135,14 +135,15 @@ def cached_results(cache_root: Path, job: RunJob) -> dict[Budget, RunResult] | N
     return results_for(entry, job.budgets)
 
 
-def collect_outcomes(spec: Spec, qids: list[str], profile: str, device: str, cache_root: Path) -> dict[str, list[RunOutcome]]:
+def collect_outcomes(spec: Spec, qids: list[str], profile: str, device: str, cache_root: Path,
+                     seeds: int | None = None) -> dict[str, list[RunOutcome]]:
     """Every question's planned runs paired with their cached result (None where missing)."""
     entries: dict[str, Entry | None] = {}
     cache = RunCache(cache_root)
     outcomes: dict[str, list[RunOutcome]] = {}
     for qid in qids:
         outcomes[qid] = []
-        for run in plan_question(spec, qid, profile, device):
+        for run in plan_question(spec, qid, profile, device, seeds):
             if run.key not in entries:
                 entries[run.key] = _trusted_entry(cache, run.key)
             entry = entries[run.key]

@@ -20,6 +20,9 @@ DATASETS = ("fashion-mnist", "mnist")
 QUESTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_RUNS_PER_GRID = 200  # a guard against a typo that expands into thousands of trainings
 Scalar = Union[bool, int, float, str]
+MAX_SEEDS = 50
+# A count (the first n seeds from the run's `seed`) or an explicit list of seeds.
+Seeds = Union[Annotated[int, Field(gt=0, le=MAX_SEEDS)], Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=MAX_SEEDS)]]
 
 
 class _Model(BaseModel):
@@ -44,6 +47,7 @@ class RunParams(_Model):
     test_batch_size: int | None = Field(None, gt=0, le=65536)
     shuffle: bool | None = None
     seed: int | None = Field(None, ge=0)
+    seeds: Seeds | None = None  # each run point trains once per seed; its numbers are aggregated over them
     epochs: int | None = Field(None, gt=0, le=2000)  # at most this many epochs
     until_accuracy: float | None = Field(None, gt=0, le=100)  # stop once test accuracy (%) reaches it
     plateau_patience: int | None = Field(None, gt=0)  # stop when the best accuracy is this many epochs old
@@ -53,6 +57,7 @@ class RunParams(_Model):
 
 
 GRID_FIELDS = tuple(RunParams.model_fields)
+UNEXPANDED_FIELDS = ("seeds",)  # a list here is one setting (the seeds to train), not values to expand over
 
 
 class Overlay(_Model):
@@ -67,6 +72,7 @@ class Overlay(_Model):
 
 class Profile(_Model):
     description: str
+    seeds: Seeds | None = None  # seeds per run point under this profile (a protocol, grid or overlay may change it)
     overlays: list[Overlay] = []
 
 
@@ -154,6 +160,7 @@ class Spec(_Model):
     title: str
     author: str = ""
     seed: int = Field(0, ge=0)
+    seeds: Seeds = 1  # seeds per run point unless a profile, protocol or grid says otherwise
     protocols: dict[str, RunParams]
     models: dict[str, ModelPreset]
     profiles: dict[str, Profile]
@@ -208,7 +215,7 @@ def _check_grid(spec: Spec, where: str, grid: dict[str, Any]) -> None:
     for key, value in grid.items():
         if key not in GRID_FIELDS:
             raise ValueError(f"{where}.{key}: unknown run field; allowed: {', '.join(GRID_FIELDS)}")
-        values = value if isinstance(value, list) else [value]
+        values = value if isinstance(value, list) and key not in UNEXPANDED_FIELDS else [value]
         if not values:
             raise ValueError(f"{where}.{key}: empty list; give at least one value")
         if len(set(map(repr, values))) != len(values):

@@ -16,7 +16,7 @@ def spec():
 
 
 def test_grid_expands_to_the_cartesian_product(spec):
-    runs = plan_question(spec, "q1.2", "cpu", "cpu")
+    runs = plan_question(spec, "q1.2", "cpu", "cpu", seeds=1)
     assert len(runs) == 8
     assert {(r.labels["model"], r.labels["lr"]) for r in runs} == {
         (m, lr) for m in ("mlp", "bn_mlp") for lr in (1.0, 0.1, 0.01, 0.001)}
@@ -62,3 +62,67 @@ def test_device_is_part_of_the_key(spec):
 def test_unknown_question_suggests_the_closest(spec):
     with pytest.raises(SpecError, match=r"unknown question 'q1\.33'.*Did you mean 'q1\.3'"):
         check_question_ids(spec, ["q1.33"])
+
+
+def test_each_run_point_trains_once_per_seed_of_the_profile(spec):
+    runs = plan_question(spec, "q1.2", "cpu", "cpu")
+    assert len(runs) == 24
+    assert sorted(r.labels["seed"] for r in runs if r.labels["model"] == "mlp" and r.labels["lr"] == 0.1) == [0, 1, 2]
+    assert len({r.key for r in runs}) == 24
+    assert {r.labels["seed"] for r in plan_question(spec, "q1.2", "smoke", "cpu")} == {0, 1}
+    assert {r.labels["seed"] for r in plan_question(spec, "q1.2", "full", "cpu")} == {0, 1, 2, 3, 4}
+
+
+def test_seed_zero_keeps_the_key_a_single_seed_gives_it(spec):
+    one = {r.key for r in plan_question(spec, "q1.2", "cpu", "cpu", seeds=1)}
+    three = {r.key for r in plan_question(spec, "q1.2", "cpu", "cpu") if r.labels["seed"] == 0}
+    assert one == three
+
+
+def test_seeds_option_overrides_every_seed_count(spec):
+    assert {r.labels["seed"] for r in plan_question(spec, "q1.2", "cpu", "cpu", seeds=4)} == {0, 1, 2, 3}
+
+
+def _spec_with(tmp_path, extra_profile: str = "", grid: str = 'model = "m", lr = [0.1, 0.01]'):
+    text = f"""
+title = "t"
+seeds = 2
+[protocols.p]
+dataset = "mnist"
+[models.m]
+arch = "mlp"
+label = "M"
+args = {{ hidden = [8] }}
+[profiles.full]
+description = "f"
+[profiles.cpu]
+description = "c"
+{extra_profile}
+[profiles.smoke]
+description = "s"
+[questions.a]
+part = "P"
+title = "A"
+prompt = "?"
+protocol = "p"
+runs = [{{ {grid} }}]
+"""
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    return load_spec(path)
+
+
+def test_seeds_come_from_spec_profile_grid_and_overlay(tmp_path):
+    assert len(plan_question(_spec_with(tmp_path), "a", "cpu", "cpu")) == 4  # spec: 2 seeds x 2 rates
+    spec = _spec_with(tmp_path, "seeds = 3")
+    assert len(plan_question(spec, "a", "cpu", "cpu")) == 6 and len(plan_question(spec, "a", "full", "cpu")) == 4
+    listed = _spec_with(tmp_path, grid='model = "m", lr = [0.1, 0.01], seeds = [7, 9]')  # a list is not expanded
+    assert sorted(r.labels["seed"] for r in plan_question(listed, "a", "cpu", "cpu")) == [7, 7, 9, 9]
+    overlay = _spec_with(tmp_path, "[[profiles.cpu.overlays]]\nset = { seeds = 1 }\nreason = \"budget\"")
+    runs = plan_question(overlay, "a", "cpu", "cpu")
+    assert len(runs) == 2 and "seeds = 1 (budget)" in runs[0].overlays
+
+
+def test_a_bad_seed_count_names_its_key(tmp_path):
+    with pytest.raises(SpecError, match=r"runs\[0\]\.seeds"):
+        _spec_with(tmp_path, grid='model = "m", seeds = 0')
