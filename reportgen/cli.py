@@ -88,10 +88,8 @@ def _open_session(spec_path: Path, profile: Optional[str], device: Device, data_
     spec = load_spec(spec_path)
     resolved_device, resolved_profile = "cpu", profile or "cpu"
     if needs_torch:
-        from reportgen.plan import check_registries
         from reportgen.train import resolve_device
 
-        check_registries(spec)
         resolved_device = resolve_device(device.value)
         resolved_profile = profile or ("full" if resolved_device == "cuda" else "cpu")
     if resolved_profile not in spec.profiles:

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reportgen.errors import DataError, SpecError
+from reportgen.datasets import DATASETS, DatasetInfo
+from reportgen.errors import DataError
 
 ENV_VAR = "REPORTGEN_DATA_DIR"
 SYSTEM_FOLDERS = (Path("/usr/share/datasets"),)  # where Debian's dataset-* packages install
@@ -33,36 +34,12 @@ _REMEDY = ("Replace it with a good copy (re-copy the data set), or delete the fo
            "so that reportgen downloads them again.")
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    folder: str  # subfolder name, as in shared/datasets and /usr/share/datasets
-    torchvision_class: str  # name in torchvision.datasets; also its `<root>/<Name>/raw/` folder
-    classes: tuple[str, ...]  # index = label
-    sha256: dict[str, str]  # file name (uncompressed) → sha256 of its uncompressed content
-
-
 @dataclass(frozen=True, eq=False)  # eq=False: comparing tensors field by field is ambiguous
 class Split:
     images: torch.Tensor  # uint8, (N, 28, 28); shared by every caller of the memoised loader: do not modify
     labels: torch.Tensor  # int64, (N,)
     classes: tuple[str, ...]  # class names, index = label
     source: str  # the folder the files were read from (for the report's provenance)
-
-
-DATASETS: dict[str, DatasetInfo] = {
-    "fashion-mnist": DatasetInfo("fashion-mnist", "FashionMNIST", (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"), {
-        "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-        "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-        "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-        "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"}),
-    "mnist": DatasetInfo("mnist", "MNIST", tuple(str(digit) for digit in range(10)), {
-        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"}),
-}
 
 
 def load_split(name: str, train: bool, data_dir: Path | None = None) -> Split:
@@ -87,9 +64,7 @@ def find_data_folder(name: str, data_dir: Path | None = None) -> Path:
 
 
 def _info(name: str) -> DatasetInfo:
-    if name not in DATASETS:
-        raise SpecError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
-    return DATASETS[name]
+    return DATASETS.get(name)
 
 
 def _given_folder(data_dir: Path | None) -> Path | None:
@@ -151,8 +126,8 @@ def _not_found_message(name: str, tried: list[Path], root: Path, err: Exception)
         f"No copy of the {name} data set was found. Places tried: {', '.join(map(str, tried))}; "
         f"then downloading it with torchvision into {root} failed: {reason}. Provide the four IDX "
         f"files ({files}) with --data-dir PATH or the {ENV_VAR} environment variable (a folder "
-        f"holding them directly, a {DATASETS[name].folder}/ subfolder, or torchvision's "
-        f"{DATASETS[name].torchvision_class}/raw/), or run once with internet access to download them.")
+        f"holding them directly, a {DATASETS.get(name).folder}/ subfolder, or torchvision's "
+        f"{DATASETS.get(name).torchvision_class}/raw/), or run once with internet access to download them.")
 
 
 @functools.lru_cache(maxsize=None)
@@ -169,7 +144,7 @@ def _load_split_cached(name: str, folder: Path, train: bool) -> Split:
     _verify_sha256(labels_path, labels_data, name, labels_name)
     images = np.frombuffer(images_data, np.uint8, offset=16).reshape(images_dims).copy()  # copy: writable
     labels = np.frombuffer(labels_data, np.uint8, offset=8).astype(np.int64)
-    return Split(torch.from_numpy(images), torch.from_numpy(labels), DATASETS[name].classes, str(folder))
+    return Split(torch.from_numpy(images), torch.from_numpy(labels), DATASETS.get(name).classes, str(folder))
 
 
 def _read_idx(path: Path, magic: int) -> tuple[bytes, tuple[int, ...]]:
@@ -205,10 +180,10 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _verify_sha256(path: Path, data: bytes, name: str, file_name: str) -> None:
-    digest, expected = hashlib.sha256(data).hexdigest(), DATASETS[name].sha256[file_name]
+    digest, expected = hashlib.sha256(data).hexdigest(), DATASETS.get(name).sha256[file_name]
     if digest == expected:
         return
-    others = [other for other, info in DATASETS.items() if info.sha256.get(file_name) == digest]
+    others = [other for other, info in ((i.name, i) for i in DATASETS.entries()) if info.sha256.get(file_name) == digest]
     advice = (f"Its content is {others[0]}'s {file_name}: this folder holds another data set; point "
               f"--data-dir or {ENV_VAR} at a copy of {name}." if others else _REMEDY)
     raise DataError(

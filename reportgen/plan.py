@@ -22,7 +22,6 @@ DEFAULTS = RunParams(
     dataset="fashion-mnist", optimizer="sgd", lr=0.001, batch_size=64, test_batch_size=256,
     shuffle=False, seed=0, epochs=10,
 )
-_BUDGET_FIELDS = ("epochs", "until_accuracy", "plateau_patience")
 
 
 @dataclass(frozen=True)
@@ -50,39 +49,6 @@ def check_question_ids(spec: Spec, ids: Iterable[str]) -> list[str]:
             raise SpecError(f"unknown question {qid!r}.{hint} Known: {', '.join(spec.questions)}.")
         checked.append(qid)
     return checked
-
-
-def check_registries(spec: Spec) -> None:
-    """Names that live in code: architectures and their arguments, observers, table columns."""
-    from reportgen.analysis.metrics import LABEL_COLUMNS, RUN_METRICS
-    from reportgen.analysis.observations import OBSERVERS
-
-    for name, preset in spec.models.items():
-        _check_model_builds(name, preset.arch, dict(preset.args))
-    known_columns = [*LABEL_COLUMNS, *RUN_METRICS]
-    for qid, question in spec.questions.items():
-        where = f'questions."{qid}"'
-        for i, observer in enumerate(question.observers):
-            if observer.kind not in OBSERVERS:
-                raise SpecError(f'{where}.observers[{i}].kind: unknown observer {observer.kind!r}; known: {", ".join(OBSERVERS)}')
-        for i, view in enumerate(question.views):
-            for column in getattr(view, "columns", []):
-                if column not in known_columns:
-                    raise SpecError(f"{where}.views[{i}].columns: unknown column {column!r}; known: {', '.join(known_columns)}")
-
-
-def _check_model_builds(name: str, arch: str, args: dict[str, Any]) -> None:
-    """Build the model on the meta device (no memory, no time) so bad arguments fail now, not mid-build."""
-    import torch
-
-    from reportgen.models import build_model, check_model_args
-
-    check_model_args(arch, args, where=f"models.{name}")
-    try:
-        with torch.device("meta"):
-            build_model(arch, args)
-    except Exception as err:  # a builder given a wrong type can raise anything
-        raise SpecError(f"models.{name}.args: {arch!r} cannot be built from {args!r} ({type(err).__name__}: {err})") from None
 
 
 def plan_question(spec: Spec, qid: str, profile: str, device: str, seeds: int | None = None) -> list[PlannedRun]:

@@ -19,19 +19,18 @@ from typing import Any, Callable
 
 import reportgen
 from reportgen.analysis import figures, tables
+from reportgen.analysis.metrics import metric
+from reportgen.datasets import dataset_title
 from reportgen.errors import ReportgenError
 from reportgen.results import RunOutcome
 from reportgen.spec import Question, Spec
+from reportgen.views import VIEWS
 
 # A checkout (or editable install) has templates/ beside the package; a wheel installs them as
 # data files under <prefix>/share/reportgen/templates (pyproject.toml).
 TEMPLATE_PLACES = (Path(__file__).resolve().parents[1] / "templates", Path(sys.prefix) / "share" / "reportgen" / "templates")
 _FIGURES_SOURCE_HASH = hashlib.sha256(inspect.getsource(figures).encode()).hexdigest()  # new drawing code, new figures
-RUN_VIEWS = {"table", "epoch_table", "curves", "step_curves", "bars"}  # views drawn from run results
-DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}
 VERDICT_CLASSES = {"within tolerance": "ok", "outside tolerance": "bad", "not measured": "na"}
-CHECK_METRICS = {"final_accuracy": "final accuracy", "best_accuracy": "best accuracy",
-                 "epochs_to_target": "epoch reaching target", "params": "parameters"}
 VERSIONS = ("torch", "torchvision", "matplotlib", "pandas", "jinja2", "weasyprint")
 
 
@@ -50,6 +49,28 @@ class _Build:
         if (name, train) not in self.splits:
             self.splits[name, train] = self.load_split(name, train)
         return self.splits[name, train]
+
+
+@dataclass
+class ViewCanvas:
+    """What a view's renderer (views.VIEWS) may use: its number, the output folder, data, figure reuse."""
+
+    build: _Build
+    qid: str
+    index: int
+
+    def table(self, frame, caption: str, group_by: int = 0) -> dict[str, Any]:
+        return _table_item(self.build, self.qid, self.index, frame, caption, group_by)
+
+    def figure(self, view, runs: list[RunOutcome], draw, inputs: Any = None) -> dict[str, Any]:
+        return _figure_item(self.build, self.qid, self.index, view, runs, draw, inputs)
+
+    def splits(self, dataset: str) -> tuple[Any, Any] | dict[str, Any]:
+        """(train, test) splits, or a placeholder item saying why the data could not be read."""
+        try:
+            return self.build.split(dataset, True), self.build.split(dataset, False)
+        except ReportgenError as err:
+            return _data_missing(dataset, err)
 
 
 def render_report(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]], out_dir: Path,
@@ -137,16 +158,17 @@ def _environment():
 def _section(spec: Spec, qid: str, runs: list[RunOutcome], profile: str, build: _Build) -> dict[str, Any]:
     question = spec.questions[qid]
     present = [o for o in runs if o.result is not None]
-    needs_runs = any(view.kind in RUN_VIEWS for view in question.views) or bool(question.observers)
+    needs_runs = any(VIEWS.get(view.kind).uses_runs for view in question.views) or bool(question.observers)
     untrained = needs_runs and not present
-    views = [(i, v) for i, v in enumerate(question.views, 1) if not (untrained and v.kind in RUN_VIEWS)]
+    views = [(i, v) for i, v in enumerate(question.views, 1) if not (untrained and VIEWS.get(v.kind).uses_runs)]
     return {
         "qid": qid, "id": slug(qid), "part": question.part, "title": question.title, "prompt": question.prompt,
         "protocol": describe_protocol(runs),
         "deviations": list(dict.fromkeys(d for o in runs for d in o.planned.overlays)),
         "placeholder": _not_trained(qid, runs) if untrained else None,
         "missing": [_run_name(o) for o in runs if o.result is None] if present else [],
-        "views": _without_repeated_placeholders([(view, VIEW_ITEMS[view.kind](build, qid, i, view, runs)) for i, view in views]),
+        "views": _without_repeated_placeholders([(view, VIEWS.get(view.kind).render(ViewCanvas(build, qid, i), view, runs))
+                                                 for i, view in views]),
         "observations": _observations(question, present),
         "checks": [_check_row(c, slug(qid)) for c in _checks(qid, question, runs, profile)],
     }
@@ -189,7 +211,7 @@ def describe_protocol(runs: list[RunOutcome]) -> list[str]:
         return [v for v in dict.fromkeys(found) if v is not None]
 
     items = [
-        _listed("data set", [DATASET_NAMES.get(v, v) for v in values("dataset")]),
+        _listed("data set", [dataset_title(v) for v in values("dataset")]),
         _listed("model", values("model_label")),
         _listed("optimizer", list(dict.fromkeys(tables.label_text(p, "optimizer") for p in planned
                                                 if p.labels.get("optimizer") or p.request.get("optimizer")))),
@@ -257,23 +279,6 @@ def _cell_class(value: Any, numeric_column: bool) -> str:
     return " ".join(classes)
 
 
-def _run_table(build, qid, index, view, runs):
-    return _table_item(build, qid, index, tables.run_table(view, runs), view.caption)
-
-
-def _epoch_table(build, qid, index, view, runs):
-    frame = tables.epoch_table(view, runs)
-    return _table_item(build, qid, index, frame, view.caption, group_by=frame.attrs["keys"].index("epoch"))
-
-
-def _dataset_table(build, qid, index, view, runs):
-    try:
-        frame = tables.dataset_table(build.split(view.dataset, True), build.split(view.dataset, False))
-    except ReportgenError as err:
-        return _data_missing(view.dataset, err)
-    return _table_item(build, qid, index, frame, view.caption)
-
-
 def _figure_item(build: _Build, qid: str, index: int, view, runs: list[RunOutcome], draw, inputs: Any = None) -> dict[str, Any]:
     stem = f"{slug(qid)}-{index}"
     digest = _figure_digest(view, runs, build.palette, inputs)
@@ -309,40 +314,12 @@ def _remove_stale_figures(folder: Path, stem: str, keep: Path | None) -> None:
             old.unlink(missing_ok=True)
 
 
-def _curves(build, qid, index, view, runs):
-    return _figure_item(build, qid, index, view, runs, figures.curves_figure)
-
-
-def _step_curves(build, qid, index, view, runs):
-    return _figure_item(build, qid, index, view, runs, figures.step_curves_figure)
-
-
-def _bars(build, qid, index, view, runs):
-    return _figure_item(build, qid, index, view, runs, figures.bars_figure)
-
-
-def _image_grid(build, qid, index, view, runs):
-    try:
-        split = build.split(view.dataset, True)
-    except ReportgenError as err:
-        return _data_missing(view.dataset, err)
-    draw = lambda v, _runs, path, _palette: figures.image_grid_figure(v, split, path)  # noqa: E731
-    item = _figure_item(build, qid, index, view, runs, draw, inputs=split.source)
-    return item | {"template": "_image_grid.html.j2"} if item["template"] == "_figure.html.j2" else item
-
-
 def _placeholder(text: str, command: str = "") -> dict[str, Any]:
     return {"template": "_placeholder.html.j2", "message": {"text": text, "command": command}}
 
 
 def _data_missing(dataset: str, err: Exception) -> dict[str, Any]:
-    return _placeholder(f"The {DATASET_NAMES.get(dataset, dataset)} data could not be read: {err}")
-
-
-VIEW_ITEMS: dict[str, Callable[..., dict[str, Any]]] = {
-    "table": _run_table, "epoch_table": _epoch_table, "dataset_table": _dataset_table, "curves": _curves,
-    "step_curves": _step_curves, "bars": _bars, "image_grid": _image_grid,
-}
+    return _placeholder(f"The {dataset_title(dataset)} data could not be read: {err}")
 
 
 # ---------------------------------------------------------------- prose and checks
@@ -353,7 +330,7 @@ def _observations(question: Question, present: list[RunOutcome]) -> list[str]:
         return []
     from reportgen.analysis.observations import observe
 
-    paragraphs = [" ".join(observe(o.kind, present, dict(o.args))) for o in question.observers]
+    paragraphs = [" ".join(observe(o.kind, present, o.args)) for o in question.observers]
     return [p for p in paragraphs if p]
 
 
@@ -369,13 +346,13 @@ def _check_row(check: Any, anchor: str) -> dict[str, Any]:
     unit = f" {check.unit}" if check.unit else ""
     return {
         "question": check.question, "anchor": anchor, "label": check.label,
-        "metric": CHECK_METRICS.get(check.metric, check.metric),
+        "metric": metric(check.metric).title,
         "reference": _number(check.reference) + (unit if tables.is_numeric(check.reference) else ""),
         "tolerance": f"± {check.tolerance:g}{unit}" if tables.is_numeric(check.reference) else "exact",
         "measured": tables.format_value(check.metric, check.measured)
                     + (unit if tables.is_numeric(check.measured) else ""),
         "difference": _difference(check), "verdict": check.verdict,
-        "verdict_class": VERDICT_CLASSES.get(check.verdict, "na"), "reason": check.reason,
+        "verdict_class": VERDICT_CLASSES.get(check.verdict, "na"), "reason": check.reason, "note": check.note,
         "source": re.sub(r"([:_])", "\\1\u200b", check.source),  # break opportunities in 'file_hash.txt:12-34'
     }
 

@@ -1,8 +1,8 @@
 """Stage 1: `experiments.toml` → validated, frozen spec models.
 
-Only the file's shape and its internal references are checked here; names that
-live in code registries (architectures, views, observers) are checked by `plan`.
-No torch import, so `reportgen list` stays fast.
+Every name the spec uses is checked against its registry (data sets, metrics, view kinds, observers,
+architectures) together with its arguments; model presets are built on the meta device and explicit
+facets must vary. Any failure is a SpecError naming the file and the key path.
 """
 from __future__ import annotations
 
@@ -12,11 +12,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator,
+                      model_validator)
 
+from reportgen.analysis.metrics import names_of_kind
+from reportgen.datasets import DATASETS
 from reportgen.errors import SpecError
+from reportgen.registry import Args, NoArgs, VocabularyError, parse_args, unknown_name_message
+from reportgen.views import VIEWS, ViewArgs
 
-DATASETS = ("fashion-mnist", "mnist")
 QUESTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_RUNS_PER_GRID = 200  # a guard against a typo that expands into thousands of trainings
 Scalar = Union[bool, int, float, str]
@@ -36,10 +40,29 @@ class ModelPreset(_Model):
     image_size: int = Field(28, gt=0, le=512)  # input resize the architecture needs
 
 
+def _known_dataset(name: str) -> str:
+    if name not in DATASETS:
+        raise ValueError(unknown_name_message("data set", name, DATASETS.names()))
+    return name
+
+
+def _checkable_metric(name: str) -> str:
+    allowed = [m for m in names_of_kind("run") if _is_checkable(m)]
+    if name not in allowed:
+        raise ValueError(unknown_name_message("checkable metric", name, allowed))
+    return name
+
+
+def _is_checkable(name: str) -> bool:
+    from reportgen.analysis.metrics import metric
+
+    return metric(name).checkable
+
+
 class RunParams(_Model):
     """Everything a run may set; a grid gives each field one value or a list of values."""
 
-    dataset: Literal["fashion-mnist", "mnist"] | None = None
+    dataset: Annotated[str, AfterValidator(_known_dataset)] | None = None
     model: str | None = None
     optimizer: Literal["sgd", "adam"] | None = None
     lr: float | None = Field(None, gt=0, allow_inf_nan=False)
@@ -80,68 +103,62 @@ class Reference(_Model):
     """A number from the seeds that the report checks our measurement against."""
 
     select: dict[str, Scalar]
-    metric: Literal["final_accuracy", "best_accuracy", "epochs_to_target", "params"]
+    metric: Annotated[str, AfterValidator(_checkable_metric)]
     value: float | Literal["not reached"]
     tolerance: float = Field(2.0, ge=0)
     unit: str = ""
     source: str = ""
-    note: str = ""
-
-
-class _View(_Model):
-    caption: str = ""
-
-
-class TableView(_View):
-    kind: Literal["table"]
-    columns: list[str] = Field(min_length=1)
-
-
-class EpochTableView(_View):
-    kind: Literal["epoch_table"]
-    log_every: int = Field(100, gt=0)  # batches between logged training losses
-
-
-class CurvesView(_View):
-    kind: Literal["curves"]
-    metrics: list[Literal["train_loss", "test_loss", "test_accuracy"]] = Field(min_length=1)
-    facet: str = "model"  # one panel per value of this run field
-    log_y: bool | None = None  # None: log scale when losses span more than a decade
-
-
-class StepCurvesView(_View):
-    kind: Literal["step_curves"]
-    series: list[Literal["step_loss", "grad_mean", "grad_abs_mean", "grad_norm"]] = Field(min_length=1)
-    steps: int = Field(100, gt=0)
-    facet: str = "model"
-
-
-class BarsView(_View):
-    kind: Literal["bars"]
-    metric: Literal["final_accuracy", "best_accuracy", "params", "seconds_per_epoch"]
-
-
-class ImageGridView(_View):
-    kind: Literal["image_grid"]
-    dataset: Literal["fashion-mnist", "mnist"]
-    per_class: int = Field(1, gt=0, le=10)
-    classes: list[int] | None = None
-
-
-class DatasetTableView(_View):
-    kind: Literal["dataset_table"]
-    dataset: Literal["fashion-mnist", "mnist"]
-
-
-View = Annotated[
-    Union[TableView, EpochTableView, CurvesView, StepCurvesView, BarsView, ImageGridView, DatasetTableView],
-    Field(discriminator="kind"),
-]
+    note: str = ""  # shown beside the check in the report
 
 
 class Observer(_Model):
     kind: str  # a name in analysis.observations.OBSERVERS
-    args: dict[str, Union[Scalar, list[Scalar]]] = {}
+    args: SerializeAsAny[Args] = NoArgs()  # validated by the observer's own arguments model
+
+
+def _parse_views(raw: Any) -> list[ViewArgs]:
+    """Each view through its kind's arguments model (views.VIEWS), key paths kept for errors."""
+    parsed = []
+    for i, item in enumerate(_table_list(raw, "views")):
+        kind = _kind_of(item, i, VIEWS.names(), "view kind")
+        parsed.append(item if isinstance(item, ViewArgs) else parse_args(VIEWS.get(kind).args, item, f"[{i}]"))
+    return parsed
+
+
+def _parse_observers(raw: Any) -> list[Observer]:
+    """Each observer's `args` through its own arguments model (analysis.observations.OBSERVERS)."""
+    from reportgen.analysis.observations import OBSERVERS
+
+    parsed = []
+    for i, item in enumerate(_table_list(raw, "observers")):
+        if isinstance(item, Observer):
+            parsed.append(item)
+            continue
+        kind = _kind_of(item, i, OBSERVERS.names(), "observer")
+        unknown = sorted(set(item) - {"kind", "args"})
+        if unknown:
+            raise VocabularyError(f"[{i}].{unknown[0]}", "unknown key; an observer has `kind` and `args`")
+        args = parse_args(OBSERVERS.get(kind).args, item.get("args", {}), f"[{i}].args")
+        parsed.append(Observer(kind=kind, args=args))
+    return parsed
+
+
+def _table_list(raw: Any, what: str) -> list[Any]:
+    if not isinstance(raw, list):
+        raise ValueError(f"expected a list of {what} (TOML: {what} = [{{ kind = ... }}, ...]), got {raw!r:.60}")
+    return raw
+
+
+def _kind_of(item: Any, i: int, allowed: list[str], concept: str) -> str:
+    if isinstance(item, BaseModel):
+        return getattr(item, "kind")
+    if not isinstance(item, dict):
+        raise VocabularyError(f"[{i}]", f"expected an inline table {{ kind = ... }}, got {item!r:.60}")
+    if "kind" not in item:
+        raise VocabularyError(f"[{i}].kind", f"missing; give the {concept}: one of {', '.join(allowed)}")
+    if item["kind"] not in allowed:
+        raise VocabularyError(f"[{i}].kind", unknown_name_message(concept, item["kind"], allowed))
+    return item["kind"]
 
 
 class Question(_Model):
@@ -151,9 +168,12 @@ class Question(_Model):
     protocol: str | None = None
     runs: list[dict[str, Union[Scalar, list[Scalar]]]] = []
     include_runs_of: list[str] = []
-    views: list[View] = []
+    views: list[SerializeAsAny[ViewArgs]] = []
     observers: list[Observer] = []
     references: list[Reference] = []
+
+    _views = field_validator("views", mode="before")(lambda cls, raw: _parse_views(raw))
+    _observers = field_validator("observers", mode="before")(lambda cls, raw: _parse_observers(raw))
 
 
 class Spec(_Model):
@@ -190,9 +210,15 @@ def _check_question(spec: Spec, qid: str, question: Question) -> None:
         # Ids become file names (build/<id>.html, figures/<id>-1.svg): nothing that leaves the folder.
         raise ValueError(f"{where}: invalid question id {qid!r}; use letters, digits, '.', '_' and '-' (e.g. q1.3)")
     for i, reference in enumerate(question.references):
-        for key in reference.select:
+        for key, value in reference.select.items():
             if key not in GRID_FIELDS:
                 raise ValueError(f"{where}.references[{i}].select.{key}: unknown run field; allowed: {', '.join(GRID_FIELDS)}")
+            if key == "model" and value not in spec.models:
+                raise ValueError(f"{where}.references[{i}].select.model: {unknown_name_message('model preset', value, sorted(spec.models))}")
+    for i, observer in enumerate(question.observers):
+        for name in getattr(observer.args, "presets", lambda: [])():
+            if name not in spec.models:
+                raise ValueError(f"{where}.observers[{i}].args: {unknown_name_message('model preset', name, sorted(spec.models))}")
     if question.protocol is not None and question.protocol not in spec.protocols:
         raise ValueError(f"{where}.protocol: unknown protocol {question.protocol!r}; known: {sorted(spec.protocols)}")
     for other in question.include_runs_of:
@@ -236,7 +262,7 @@ def _check_grid_value(spec: Spec, where: str, key: str, value: Any) -> None:
         RunParams(**{key: value})
     except ValidationError as err:
         detail = err.errors()[0]
-        raise ValueError(f"{where}: {detail['msg']} (got {value!r})") from None
+        raise ValueError(f"{where}: {detail['msg'].removeprefix('Value error, ')} (got {value!r})") from None
 
 
 def _check_no_cycles(spec: Spec) -> None:
@@ -253,14 +279,67 @@ def _check_no_cycles(spec: Spec) -> None:
 # ---------------------------------------------------------------- loading
 
 def load_spec(path: Path) -> Spec:
-    """Read and validate a spec file; every user error becomes a SpecError."""
-    data = _read_toml(Path(path))
+    """Read and validate a spec file, every name and argument included; every failure is a SpecError."""
+    path = Path(path)
+    try:
+        spec = _validated(path, _read_toml(path))
+        _check_models_build(spec)
+        _check_facets(spec)
+        return spec
+    except SpecError as err:
+        message = str(err)
+        raise SpecError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+    except Exception as err:  # noqa: BLE001 - whatever a hostile file makes the parser do, the user gets one paragraph
+        raise SpecError(f"{path}: could not be read as a spec ({type(err).__name__}: {err}). "
+                        "Check the file against `reportgen vocab` and the README's spec reference.") from None
+
+
+def _validated(path: Path, data: dict[str, Any]) -> Spec:
     try:
         return Spec(**data)
     except ValidationError as err:
-        raise SpecError(_format_validation_error(Path(path), err)) from None
+        raise SpecError(_format_validation_error(path, err)) from None
     except ValueError as err:  # raised by our own validators outside pydantic's wrapping
         raise SpecError(f"{path}: {err}") from None
+
+
+def _check_models_build(spec: Spec) -> None:
+    """Build each preset on the meta device (no memory, no time) so bad arguments fail now, not mid-build."""
+    import torch
+
+    from reportgen.models import build_model, check_model_args
+
+    for name, preset in spec.models.items():
+        check_model_args(preset.arch, dict(preset.args), where=f'models."{name}"')
+        try:
+            with torch.device("meta"):
+                build_model(preset.arch, dict(preset.args))
+        except Exception as err:  # a builder given a wrong value can raise anything
+            raise SpecError(f'models."{name}".args: {preset.arch!r} cannot be built from {dict(preset.args)!r} '
+                            f"({type(err).__name__}: {err})") from None
+
+
+def _check_facets(spec: Spec) -> None:
+    """A facet the author wrote must split the question's runs (under any profile), else it draws one panel."""
+    from reportgen.plan import plan_question
+
+    for qid, question in spec.questions.items():
+        for i, view in enumerate(question.views):
+            facet = getattr(view, "facet", None)
+            if facet in (None, "none") or "facet" not in view.model_fields_set:
+                continue
+            varying = _varying_fields(r for profile in spec.profiles for r in plan_question(spec, qid, profile, "cpu"))
+            if facet not in varying:
+                raise SpecError(f'questions."{qid}".views[{i}].facet: {facet!r} does not vary among this question\'s '
+                                f"runs, so it would draw a single panel; use one of: {', '.join(varying + ['none'])}")
+
+
+def _varying_fields(runs: Any) -> list[str]:
+    values: dict[str, set[str]] = {}
+    for run in runs:
+        for field, value in run.labels.items():
+            values.setdefault(field, set()).add(repr(value))
+    return [f for f in GRID_FIELDS if len(values.get(f, ())) > 1]
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -282,6 +361,9 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
     for detail in err.errors()[:5]:
         loc = _format_location(detail["loc"])
         msg = detail["msg"].removeprefix("Value error, ")
+        cause = detail.get("ctx", {}).get("error")
+        if isinstance(cause, VocabularyError):  # a view or observer argument: its path below the field
+            loc, msg = loc + cause.subpath, cause.message
         if detail["type"] == "extra_forbidden":
             msg = f"unknown key; allowed here: {', '.join(_allowed_keys(detail['loc']))}"
         got = detail.get("input")
@@ -298,8 +380,8 @@ def _format_location(loc: tuple[Any, ...]) -> str:
             parts.append(f"[{item}]")
         elif previous in ("questions", "models", "profiles", "protocols") or not str(item).isidentifier():
             parts.append(f'."{item}"')
-        elif item in ("table", "epoch_table", "curves", "step_curves", "bars", "image_grid", "dataset_table"):
-            continue  # pydantic's union tag: not a key the user wrote
+        elif str(item).startswith(("function-after[", "nullable[", "union[")):
+            continue  # pydantic's validator or union tags: not keys the user wrote
         else:
             parts.append(f".{item}")
     return "".join(parts).lstrip(".")
@@ -312,8 +394,6 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
         fields = getattr(model, "model_fields", None)
         if fields and item in fields:
             model = _inner_model(fields[item].annotation)
-        elif isinstance(item, str) and item in _VIEW_KINDS:
-            model = _VIEW_KINDS[item]
     fields = getattr(model, "model_fields", {})
     return sorted(fields) or ["(see the documentation)"]
 
@@ -325,7 +405,3 @@ def _inner_model(annotation: Any) -> Any:
         if isinstance(found, type) and issubclass(found, BaseModel):
             return found
     return annotation
-
-
-_VIEW_KINDS = {m.model_fields["kind"].annotation.__args__[0]: m for m in
-               (TableView, EpochTableView, CurvesView, StepCurvesView, BarsView, ImageGridView, DatasetTableView)}

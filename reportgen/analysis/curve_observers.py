@@ -4,9 +4,12 @@ from __future__ import annotations
 import math
 from statistics import fmean
 
+from pydantic import Field
+
 from reportgen.analysis import wording as w
 from reportgen.analysis.lr_observers import failure_epoch
 from reportgen.analysis.metrics import best_accuracy, epochs_to_target, final_accuracy, final_train_loss
+from reportgen.registry import Args, NoArgs
 from reportgen.results import PROBE_STEPS, STOP_REASONS, RunOutcome, RunResult
 
 OVERFIT_MARGIN = 0.05  # default: final test loss this fraction above its minimum counts as rising
@@ -17,7 +20,7 @@ FLAT_RATIO = 1.25  # last/first within [1/FLAT_RATIO, FLAT_RATIO] counts as flat
 
 # ---------------------------------------------------------------- divergence
 
-def divergence(outcomes: list[RunOutcome], args: dict) -> list[str]:
+def divergence(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
     """Which runs diverged or sat at chance level, at which epoch, and their final accuracy."""
     runs = w.distinct(outcomes)
     name = w.name_runs(runs)
@@ -45,9 +48,13 @@ def _failure_sentence(name: str, r: RunResult) -> str:
 
 # ---------------------------------------------------------------- overfitting
 
-def overfitting(outcomes: list[RunOutcome], args: dict) -> list[str]:
+class OverfittingArgs(Args):
+    margin: float = Field(OVERFIT_MARGIN, gt=0, description="a final test loss this fraction above its minimum counts as rising")
+
+
+def overfitting(outcomes: list[RunOutcome], args: OverfittingArgs) -> list[str]:
     """Runs whose test loss rose from its minimum while their training loss kept falling."""
-    margin = float(args.get("margin", OVERFIT_MARGIN))
+    margin = args.margin
     runs = w.distinct(outcomes)
     name = w.name_runs(runs)
     usable = [o for o in runs if len(o.result.epochs) >= 2 and _finite_losses(o.result)]
@@ -96,7 +103,7 @@ def _overfit_sentence(name: str, r: RunResult, epoch: int, low: float, rise: flo
 
 # ---------------------------------------------------------------- convergence
 
-def convergence(outcomes: list[RunOutcome], args: dict) -> list[str]:
+def convergence(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
     """Epochs to the target where there is one; otherwise how soon each run neared its best."""
     runs = w.measured(outcomes)
     targeted = w.distinct([o for o in runs if o.result.budget.until_accuracy is not None])
@@ -162,9 +169,13 @@ def _extremes(pairs: list[tuple[str, int]], unit: str) -> list[str]:
 
 # ---------------------------------------------------------------- gradient_trend
 
-def gradient_trend(outcomes: list[RunOutcome], args: dict) -> list[str]:
+class GradientTrendArgs(Args):
+    steps: int = Field(PROBE_STEPS, gt=0, le=PROBE_STEPS, description="first training steps to describe")
+
+
+def gradient_trend(outcomes: list[RunOutcome], args: GradientTrendArgs) -> list[str]:
     """For each run, how the probed gradient statistics change over the first `steps` steps."""
-    steps = int(args.get("steps", PROBE_STEPS))
+    steps = args.steps
     runs = w.distinct(outcomes)
     name = w.name_runs(runs)
     return [_gradient_sentence(name(o), o.result.probes or {}, steps) for o in runs]

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from reportgen.analysis.metrics import RUN_METRICS
+from reportgen.analysis.metrics import axis_label, metric
 from reportgen.analysis.tables import describe_budget, format_value, label_text, run_label, varying_fields
 from reportgen.results import RunOutcome, RunResult
 
 if TYPE_CHECKING:
     from reportgen.data import Split
-    from reportgen.spec import BarsView, CurvesView, ImageGridView, StepCurvesView
+    from reportgen.views import BarsArgs, CurvesArgs, ImageGridArgs, StepCurvesArgs
 
 WIDTH_IN = 6.8  # A4 text width: figures are drawn at the size they are printed, so 8 pt text stays 8 pt
 CHAR_IN = 0.062  # width of an average character at 7.5 pt, for sizing margins and legends
@@ -31,13 +31,6 @@ BAR_LABEL_CHARS = 48  # longer bar labels wrap onto a second line
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
 MARKERS = ("o", "s", "^", "D", "v", "<", ">")  # 7 is prime to 18: colour and marker pairs repeat late
-Y_LABELS = {
-    "train_loss": "training loss\n(cross-entropy)", "test_loss": "test loss\n(cross-entropy)",
-    "test_accuracy": "test accuracy (%)", "step_loss": "batch loss\n(cross-entropy)",
-    "grad_mean": "mean gradient entry", "grad_abs_mean": "mean |gradient entry|", "grad_norm": "gradient L2 norm",
-    "final_accuracy": "final test accuracy (%)", "best_accuracy": "best test accuracy (%)",
-    "params": "trainable parameters", "seconds_per_epoch": "seconds per epoch",
-}
 SIGNED_SERIES = {"grad_mean"}  # may be negative: never a log scale
 _RC = {
     "font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8, "legend.fontsize": 7.5, "xtick.labelsize": 7.5,
@@ -65,7 +58,7 @@ def make_palette(outcomes: Iterable[RunOutcome]) -> dict[str, RunStyle]:
 
 # ---------------------------------------------------------------- curves
 
-def curves_figure(view: CurvesView, outcomes: list[RunOutcome], path: Path,
+def curves_figure(view: CurvesArgs, outcomes: list[RunOutcome], path: Path,
                   palette: dict[str, RunStyle] | None = None) -> Path | None:
     """A row of panels per metric, a panel per facet value; x = epoch."""
     runs = [o for o in outcomes if o.result is not None and o.result.epochs]
@@ -81,7 +74,7 @@ def curves_figure(view: CurvesView, outcomes: list[RunOutcome], path: Path,
     return path
 
 
-def step_curves_figure(view: StepCurvesView, outcomes: list[RunOutcome], path: Path,
+def step_curves_figure(view: StepCurvesArgs, outcomes: list[RunOutcome], path: Path,
                        palette: dict[str, RunStyle] | None = None) -> Path | None:
     """A row of panels per probe series over the first `view.steps` training steps; x = step."""
     runs = [o for o in outcomes if o.result is not None and any(o.result.probes.get(s) for s in view.series)]
@@ -202,7 +195,7 @@ def _style_axes(ax, key: str, x_label: str, log: bool, title: str, first_column:
     if not log:
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
     if first_column:
-        ax.set_ylabel(Y_LABELS.get(key, key))
+        ax.set_ylabel(axis_label(key))
     if title:
         ax.set_title(title)
 
@@ -245,11 +238,11 @@ def _legend_below(fig, ax, ncol: int) -> None:
 
 # ---------------------------------------------------------------- bars
 
-def bars_figure(view: BarsView, outcomes: list[RunOutcome], path: Path,
+def bars_figure(view: BarsArgs, outcomes: list[RunOutcome], path: Path,
                 palette: dict[str, RunStyle] | None = None) -> Path | None:
     """Horizontal bars, one per run, labelled with the value; a panel per stop rule when they differ."""
-    metric = RUN_METRICS[view.metric]
-    values = [_finite_or_none(metric(o.result)) if o.result else None for o in outcomes]
+    metric_value = metric(view.metric).value
+    values = [_finite_or_none(metric_value(o.result)) if o.result else None for o in outcomes]
     if all(v is None for v in values):
         return None
     palette = palette or make_palette(outcomes)
@@ -266,7 +259,7 @@ def bars_figure(view: BarsView, outcomes: list[RunOutcome], path: Path,
             _draw_bars(ax, [outcomes[i] for i in members], [values[i] for i in members], fields, palette, view.metric)
             if len(panels) > 1:
                 ax.set_title(f"Runs trained {describe_budget(budget)}", loc="left")
-        axes[-1][0].set_xlabel(Y_LABELS.get(view.metric, view.metric))
+        axes[-1][0].set_xlabel(axis_label(view.metric))
     return path
 
 
@@ -294,7 +287,7 @@ def _finite_or_none(value: Any) -> float | None:
 
 # ---------------------------------------------------------------- images
 
-def image_grid_figure(view: ImageGridView, split: Split, path: Path) -> Path | None:
+def image_grid_figure(view: ImageGridArgs, split: Split, path: Path) -> Path | None:
     """The first `per_class` images of each chosen class, titled with the class name.
 
     The images are pasted into one white-gapped mosaic on a single axes: ten axes would cost ten times as much.

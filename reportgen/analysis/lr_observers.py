@@ -5,6 +5,7 @@ import math
 
 from reportgen.analysis import wording as w
 from reportgen.analysis.metrics import best_accuracy, epochs_to_target, final_accuracy
+from reportgen.registry import NoArgs
 from reportgen.results import STOP_REASONS, RunOutcome, RunResult
 
 DROP_POINTS = 1.0  # final accuracy this far below the run's best counts as a fall
@@ -71,7 +72,7 @@ def _failure(o: RunOutcome) -> str | None:
 
 # ---------------------------------------------------------------- lr_effect
 
-def lr_effect(outcomes: list[RunOutcome], args: dict) -> list[str]:
+def lr_effect(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
     """Per model: best and worst learning rate, what too large and too small rates did."""
     runs = w.measured(outcomes)
     fixed = w.distinct([o for o in runs if o.result.budget.until_accuracy is None])

@@ -1,27 +1,112 @@
-"""Named scalar metrics of one run, shared by tables, bar charts, references and observers."""
+"""The metric registry: every quantity a table column, a figure axis or a reference check may name.
+
+A metric has a kind: `label` (a run field such as the model or lr), `run` (one number or word per
+run), `epoch` (a value per epoch, drawn by `curves`) or `step` (a value per early training step, drawn
+by `step_curves`). Its title, axis label and unit are defined here once, for tables, figures and checks.
+"""
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
 
+from reportgen.registry import Args, NoArgs, Registry
 from reportgen.results import RunOutcome, RunResult
 
+MetricKind = Literal["label", "run", "epoch", "step"]
 
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    kind: MetricKind
+    title: str  # table column header
+    help: str  # one line for `reportgen vocab`
+    value: Callable[[Any], Any] | None = None  # label: labels → value; run: RunResult → value; epoch: EpochMetrics → value
+    axis: str = ""  # axis label of a figure (defaults to the title)
+    unit: str = ""  # "%" for accuracies: reference checks print it
+    checkable: bool = False  # a reference number may be checked against it
+    numeric: bool = True  # may be drawn as bars or averaged over seeds
+    args: type[Args] = NoArgs
+
+    @property
+    def axis_label(self) -> str:
+        return self.axis or self.title
+
+
+METRICS: Registry[Metric] = Registry("metric")
+
+
+def metric(name: str) -> Metric:
+    return METRICS.get(name)
+
+
+def axis_label(name: str) -> str:
+    return METRICS.get(name).axis_label if name in METRICS else name
+
+
+def names_of_kind(*kinds: MetricKind, numeric: bool | None = None) -> list[str]:
+    return [m.name for m in METRICS.entries() if m.kind in kinds and (numeric is None or m.numeric == numeric)]
+
+
+def column_value(outcome: RunOutcome, column: str) -> Any:
+    """A table cell: a run label (model, lr...) or a run metric; None when the run is missing."""
+    entry = METRICS.get(column)
+    if entry.kind == "label":
+        return entry.value(outcome.planned.labels)
+    if entry.kind != "run":
+        raise KeyError(f"{column!r} is a per-{entry.kind} series, not a table column")
+    return entry.value(outcome.result) if outcome.result else None
+
+
+# ---------------------------------------------------------------- run fields (labels)
+
+def _label(field: str, title: str, help: str) -> Metric:
+    return Metric(field, "label", title, help, value=lambda labels, f=field: labels.get(f), numeric=False)
+
+
+METRICS.add(Metric("model", "label", "Model", "the model preset's label", numeric=False,
+                   value=lambda labels: labels.get("model_label") or labels.get("model")))
+for _field, _title, _help in (
+        ("lr", "Learning rate", "the learning rate"),
+        ("optimizer", "Optimizer", "sgd or adam"), ("batch_size", "Batch", "training batch size"),
+        ("shuffle", "Shuffled", "whether batches are reshuffled every epoch"),
+        ("dataset", "Data set", "the data set's name"), ("seed", "Seed", "the run's seed")):
+    METRICS.add(_label(_field, _title, _help))
+
+
+# ---------------------------------------------------------------- per-run metrics
+
+def _run(name: str, title: str, help: str, **facts: Any) -> Callable[[Callable[[RunResult], Any]], Callable]:
+    def register(fn: Callable[[RunResult], Any]) -> Callable[[RunResult], Any]:
+        METRICS.add(Metric(name, "run", title, help, value=fn, **facts))
+        return fn
+    return register
+
+
+@_run("final_accuracy", "Final test acc. (%)", "test accuracy after the last epoch", unit="%", checkable=True,
+      axis="final test accuracy (%)")
 def final_accuracy(r: RunResult) -> float | None:
     return r.final.test_accuracy if r.final else None
 
 
+@_run("best_accuracy", "Best test acc. (%)", "highest test accuracy of any epoch", unit="%", checkable=True,
+      axis="best test accuracy (%)")
 def best_accuracy(r: RunResult) -> float | None:
     return max((e.test_accuracy for e in r.epochs), default=None)
 
 
+@_run("final_train_loss", "Final train loss", "mean training loss of the last epoch")
 def final_train_loss(r: RunResult) -> float | None:
     return r.final.train_loss if r.final else None
 
 
+@_run("final_test_loss", "Final test loss", "test loss after the last epoch")
 def final_test_loss(r: RunResult) -> float | None:
     return r.final.test_loss if r.final else None
 
 
+@_run("epochs_to_target", "Epoch reaching target", "first epoch at the run's until_accuracy target, or 'not reached'",
+      checkable=True, numeric=False)
 def epochs_to_target(r: RunResult) -> int | str | None:
     """First epoch at the budget's target accuracy; 'not reached' when it never got there."""
     if r.budget.until_accuracy is None:
@@ -29,48 +114,45 @@ def epochs_to_target(r: RunResult) -> int | str | None:
     return r.epochs_to(r.budget.until_accuracy) or "not reached"
 
 
+@_run("epochs_trained", "Epochs trained", "how many epochs the run trained before it stopped")
 def epochs_trained(r: RunResult) -> int:
     return len(r.epochs)
 
 
+@_run("seconds_per_epoch", "Seconds / epoch", "mean wall time of an epoch (training and evaluation)",
+      axis="seconds per epoch")
 def seconds_per_epoch(r: RunResult) -> float | None:
     return sum(e.seconds for e in r.epochs) / len(r.epochs) if r.epochs else None
 
 
+@_run("params", "Trainable parameters", "number of trainable parameters", checkable=True,
+      axis="trainable parameters")
 def params(r: RunResult) -> int:
     return r.params
 
 
+@_run("stop_reason", "Why it stopped", "completed, target reached, plateau, diverged...", numeric=False)
 def stop_reason(r: RunResult) -> str:
     return r.stop_reason
 
 
+@_run("outcome", "Outcome", "'trained', or how the run failed (diverged, stuck at chance)", numeric=False)
 def outcome(r: RunResult) -> str:
     return r.stop_reason if r.diverged else "trained"
 
 
-RUN_METRICS: dict[str, Callable[[RunResult], Any]] = {
-    f.__name__: f for f in (final_accuracy, best_accuracy, final_train_loss, final_test_loss, epochs_to_target,
-                            epochs_trained, seconds_per_epoch, params, stop_reason, outcome)
-}
+# ---------------------------------------------------------------- per-epoch and per-step series
 
-LABEL_COLUMNS = {"model": "model_label", "lr": "lr", "optimizer": "optimizer", "batch_size": "batch_size",
-                 "shuffle": "shuffle", "dataset": "dataset"}
+for _name, _title, _axis, _help in (
+        ("train_loss", "Mean train loss", "training loss\n(cross-entropy)", "mean training loss of each epoch"),
+        ("test_loss", "Test loss", "test loss\n(cross-entropy)", "test loss after each epoch"),
+        ("test_accuracy", "Test acc. (%)", "test accuracy (%)", "test accuracy after each epoch")):
+    METRICS.add(Metric(_name, "epoch", _title, _help, value=lambda e, n=_name: getattr(e, n), axis=_axis,
+                       unit="%" if _name == "test_accuracy" else ""))
 
-COLUMN_TITLES = {
-    "model": "Model", "lr": "Learning rate", "optimizer": "Optimizer", "batch_size": "Batch", "shuffle": "Shuffled",
-    "dataset": "Data set", "final_accuracy": "Final test acc. (%)", "best_accuracy": "Best test acc. (%)",
-    "final_train_loss": "Final train loss", "final_test_loss": "Final test loss",
-    "epochs_to_target": "Epoch reaching target", "epochs_trained": "Epochs trained",
-    "seconds_per_epoch": "Seconds / epoch", "params": "Trainable parameters", "stop_reason": "Why it stopped",
-    "outcome": "Outcome",
-}
-
-
-def column_value(outcome_: RunOutcome, column: str) -> Any:
-    """A table cell: a run label (model, lr...) or a metric; None when the run is missing."""
-    if column in LABEL_COLUMNS:
-        return outcome_.planned.labels.get(LABEL_COLUMNS[column])
-    if column not in RUN_METRICS:
-        raise KeyError(f"unknown column {column!r}; known: {', '.join([*LABEL_COLUMNS, *RUN_METRICS])}")
-    return RUN_METRICS[column](outcome_.result) if outcome_.result else None
+for _name, _title, _axis, _help in (
+        ("step_loss", "Batch loss", "batch loss\n(cross-entropy)", "the loss of each early training step"),
+        ("grad_mean", "Mean gradient entry", "mean gradient entry", "mean of all gradient entries at each early step"),
+        ("grad_abs_mean", "Mean |gradient entry|", "mean |gradient entry|", "mean absolute gradient entry at each early step"),
+        ("grad_norm", "Gradient L2 norm", "gradient L2 norm", "global L2 norm of the gradient at each early step")):
+    METRICS.add(Metric(_name, "step", _title, _help, axis=_axis))

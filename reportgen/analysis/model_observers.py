@@ -4,7 +4,10 @@ from __future__ import annotations
 import math
 
 from reportgen.analysis import wording as w
+from pydantic import Field, field_validator
+
 from reportgen.analysis.metrics import final_accuracy, seconds_per_epoch
+from reportgen.registry import Args, NoArgs
 from reportgen.results import RunOutcome
 
 SMALL_POINTS = 0.5  # accuracy differences below this are too small to rank with one seed per model
@@ -35,11 +38,26 @@ def _missing(names: list[str], runs: dict[str, RunOutcome]) -> str | None:
 
 # ---------------------------------------------------------------- capacity
 
-def capacity(outcomes: list[RunOutcome], args: dict) -> list[str]:
+class CapacityArgs(Args):
+    groups: list[str] = Field(min_length=1, description="'base,variant,...' model presets; variants are compared with the base")
+
+    @field_validator("groups")
+    @classmethod
+    def _at_least_two(cls, groups: list[str]) -> list[str]:
+        for group in groups:
+            if len(_names(group)) < 2:
+                raise ValueError(f"group {group!r} names fewer than two model presets; write 'base,variant,...'")
+        return groups
+
+    def presets(self) -> list[str]:
+        return [n for group in self.groups for n in _names(group)]
+
+
+def capacity(outcomes: list[RunOutcome], args: CapacityArgs) -> list[str]:
     """Per group 'base,variant,…': accuracy and size of each variant against the baseline."""
     runs = _by_preset(outcomes)
     sentences = []
-    for group in args.get("groups", []):
+    for group in args.groups:
         names = _names(group)
         present = [n for n in names if n in runs]
         note = _missing(names, runs)
@@ -96,11 +114,26 @@ def _capacity_verdict(base: RunOutcome, variants: list[RunOutcome]) -> str:
 
 # ---------------------------------------------------------------- param_efficiency
 
-def param_efficiency(outcomes: list[RunOutcome], args: dict) -> list[str]:
+class ParamEfficiencyArgs(Args):
+    pairs: list[str] = Field(min_length=1, description="'a,b' pairs of model presets to compare")
+
+    @field_validator("pairs")
+    @classmethod
+    def _two_each(cls, pairs: list[str]) -> list[str]:
+        for pair in pairs:
+            if len(_names(pair)) != 2:
+                raise ValueError(f"pair {pair!r} must name exactly two model presets, as 'a,b'")
+        return pairs
+
+    def presets(self) -> list[str]:
+        return [n for pair in self.pairs for n in _names(pair)]
+
+
+def param_efficiency(outcomes: list[RunOutcome], args: ParamEfficiencyArgs) -> list[str]:
     """Per pair 'a,b': accuracy, size, accuracy per million parameters and speed."""
     runs = _by_preset(outcomes)
     sentences = []
-    for pair in args.get("pairs", []):
+    for pair in args.pairs:
         names = _names(pair)
         if len(names) == 2 and all(n in runs for n in names):
             sentences += _efficiency_pair(runs[names[0]], runs[names[1]])
@@ -141,7 +174,7 @@ def _efficiency_pair(a: RunOutcome, b: RunOutcome) -> list[str]:
 
 # ---------------------------------------------------------------- activation_effect
 
-def activation_effect(outcomes: list[RunOutcome], args: dict) -> list[str]:
+def activation_effect(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
     """Final and first-epoch accuracy of runs that differ by activation; best and worst."""
     runs = sorted(_by_preset(outcomes).values(), key=_acc, reverse=True)
     final = "; ".join(f"{w.describe_run(o)} {w.fmt_acc(_acc(o))}" for o in runs)
@@ -169,10 +202,18 @@ def _best_worst(ranked: list[RunOutcome], value, when: str) -> str:
 
 # ---------------------------------------------------------------- param_claim
 
-def param_claim(outcomes: list[RunOutcome], args: dict) -> list[str]:
+class ParamClaimArgs(Args):
+    larger: str = Field(description="the model preset the source says has more parameters")
+    smaller: str = Field(description="the model preset it says has fewer")
+    claim_source: str = Field("the source", description="who made the claim, as the sentence names it")
+
+    def presets(self) -> list[str]:
+        return [self.larger, self.smaller]
+
+
+def param_claim(outcomes: list[RunOutcome], args: ParamClaimArgs) -> list[str]:
     """Checks a source's claim that preset `larger` has more trainable parameters than `smaller`."""
-    larger, smaller = str(args["larger"]), str(args["smaller"])
-    source = str(args.get("claim_source", "the source"))
+    larger, smaller, source = args.larger, args.smaller, args.claim_source
     found = {str(o.planned.labels.get("model")): o for o in outcomes if o.result is not None}
     absent = [n for n in (larger, smaller) if n not in found]
     if absent:

@@ -1,34 +1,57 @@
-"""Observers: prose written from measured numbers, one function per kind, reused across questions.
+"""The observer registry: prose written from measured numbers, one function per kind, reused across questions.
 
-Each observer takes a question's run outcomes and its `args` and returns sentences; runs missing
-from the cache are ignored, and an empty list means there was nothing measured to talk about.
+Each observer takes a question's run outcomes and its validated arguments and returns sentences; runs
+missing from the cache are ignored, and an empty list means there was nothing measured to talk about.
+Adding an observer is one function, its arguments model and one `OBSERVERS.add(...)`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from reportgen.analysis import curve_observers, lr_observers, model_observers
+from reportgen.registry import Args, NoArgs, Registry, first_line, parse_args
 from reportgen.results import RunOutcome
 
-Observer = Callable[[list[RunOutcome], dict], list[str]]
 
-OBSERVERS: dict[str, Observer] = {
-    "lr_effect": lr_observers.lr_effect,
-    "divergence": curve_observers.divergence,
-    "overfitting": curve_observers.overfitting,
-    "convergence": curve_observers.convergence,
-    "gradient_trend": curve_observers.gradient_trend,
-    "capacity": model_observers.capacity,
-    "param_efficiency": model_observers.param_efficiency,
-    "activation_effect": model_observers.activation_effect,
-    "param_claim": model_observers.param_claim,
-}
+@dataclass(frozen=True)
+class ObserverKind:
+    name: str
+    write: Callable[[list[RunOutcome], Args], list[str]]
+    args: type[Args] = NoArgs
+    help: str = ""
 
 
-def observe(kind: str, outcomes: list[RunOutcome], args: dict) -> list[str]:
-    """The sentences observer `kind` writes about `outcomes`; [] when no run was measured."""
-    if kind not in OBSERVERS:
-        raise KeyError(f"unknown observer {kind!r}; known: {', '.join(OBSERVERS)}")
+OBSERVERS: Registry[ObserverKind] = Registry("observer")
+
+
+def add_observer(name: str, write: Callable[[list[RunOutcome], Args], list[str]], args: type[Args] = NoArgs,
+                 help: str = "") -> ObserverKind:
+    """Register an observer; its help defaults to the first line of the function's docstring."""
+    return OBSERVERS.add(ObserverKind(name, write, args, help or first_line(write.__doc__)))
+
+
+for _name, _write, _args in (
+        ("lr_effect", lr_observers.lr_effect, NoArgs),
+        ("divergence", curve_observers.divergence, NoArgs),
+        ("overfitting", curve_observers.overfitting, curve_observers.OverfittingArgs),
+        ("convergence", curve_observers.convergence, NoArgs),
+        ("gradient_trend", curve_observers.gradient_trend, curve_observers.GradientTrendArgs),
+        ("capacity", model_observers.capacity, model_observers.CapacityArgs),
+        ("param_efficiency", model_observers.param_efficiency, model_observers.ParamEfficiencyArgs),
+        ("activation_effect", model_observers.activation_effect, NoArgs),
+        ("param_claim", model_observers.param_claim, model_observers.ParamClaimArgs)):
+    add_observer(_name, _write, _args)
+
+
+def observe(kind: str, outcomes: list[RunOutcome], args: Args | dict | None = None) -> list[str]:
+    """The sentences observer `kind` writes about `outcomes`; [] when no run was measured.
+
+    `args` is the observer's validated arguments model, or a plain dict validated here.
+    """
+    entry = OBSERVERS.get(kind)
+    if not isinstance(args, Args):
+        args = parse_args(entry.args, args or {}, "args")
     if not any(o.result is not None for o in outcomes):
         return []
-    return OBSERVERS[kind](outcomes, dict(args or {}))
+    return entry.write(outcomes, args)

@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass
 
 from reportgen.analysis import wording as w
-from reportgen.analysis.metrics import RUN_METRICS
+from reportgen.analysis.metrics import metric
 from reportgen.results import STOP_REASONS, RunOutcome
 from reportgen.spec import Reference
 
@@ -18,7 +18,7 @@ CLEAN_STOPS = ("completed", "target reached")  # stop reasons that need no menti
 class Check:
     question: str
     label: str  # the run in words: model label, plus the other selected fields
-    metric: str  # a name in metrics.RUN_METRICS
+    metric: str  # a checkable name in metrics.METRICS
     reference: float | str  # the source's number, or "not reached"
     measured: float | int | str | None  # None when the run is missing or the metric undefined for it
     difference: float | None  # measured − reference, when both are numbers
@@ -27,6 +27,7 @@ class Check:
     reason: str  # why it differs (outside tolerance) or why it was not measured; "" otherwise
     source: str
     unit: str
+    note: str = ""  # the spec author's note on this reference
 
 
 def check_references(question_id: str, references: list[Reference], outcomes: list[RunOutcome],
@@ -41,11 +42,11 @@ def _check(question_id: str, ref: Reference, outcomes: list[RunOutcome], profile
 
     def make(measured, difference, verdict, reason) -> Check:
         return Check(question_id, label, ref.metric, ref.value, measured, difference, ref.tolerance, verdict,
-                     reason, ref.source, ref.unit)
+                     reason, ref.source, ref.unit, ref.note)
 
     if not matching:
         return make(None, None, "not measured", "no run of this question matches the selection")
-    found = [(o, RUN_METRICS[ref.metric](o.result)) for o in matching if o.result is not None]
+    found = [(o, metric(ref.metric).value(o.result)) for o in matching if o.result is not None]
     found = [(o, value) for o, value in found if value is not None]
     if not found:
         missing = all(o.result is None for o in matching)

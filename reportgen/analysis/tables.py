@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import pandas as pd
 
-from reportgen.analysis.metrics import COLUMN_TITLES, LABEL_COLUMNS, column_value
+from reportgen.analysis.metrics import METRICS, column_value, metric
 from reportgen.analysis.wording import fmt_lr
 from reportgen.results import Budget, PlannedRun, RunOutcome
 
 if TYPE_CHECKING:
     from reportgen.data import Split
-    from reportgen.spec import EpochTableView, TableView
+    from reportgen.views import EpochTableArgs, TableArgs
 
 NOT_RUN = "not run"
 # Run fields that tell runs apart in legends and tables, in the order they are named.
@@ -71,25 +71,25 @@ def describe_budget(budget: Budget) -> str:
 
 # ---------------------------------------------------------------- tables
 
-def run_table(view: TableView, outcomes: list[RunOutcome]) -> pd.DataFrame:
+def run_table(view: TableArgs, outcomes: list[RunOutcome]) -> pd.DataFrame:
     """One row per run with the view's columns; a missing run's metrics read 'not run'."""
     rows = [[_run_cell(o, column) for column in view.columns] for o in outcomes]
-    return _frame(rows, list(view.columns), [COLUMN_TITLES.get(c, c) for c in view.columns], [])
+    return _frame(rows, list(view.columns), [metric(c).title for c in view.columns], [])
 
 
 def _run_cell(outcome: RunOutcome, column: str) -> Any:
-    if outcome.result is None and column not in LABEL_COLUMNS:
+    if outcome.result is None and metric(column).kind != "label":
         return NOT_RUN
     return column_value(outcome, column)
 
 
-def epoch_table(view: EpochTableView, outcomes: list[RunOutcome]) -> pd.DataFrame:
+def epoch_table(view: EpochTableArgs, outcomes: list[RunOutcome]) -> pd.DataFrame:
     """Per run and epoch: the loss at the first and last logged batch, the mean loss, the accuracy."""
     fields = ["model"] + [f for f in varying_fields(o.planned for o in outcomes) if f != "model"]
     keys = fields + list(EPOCH_TITLES)
     rows, notes = [], []
     for outcome in outcomes:
-        labels = [outcome.planned.labels.get(LABEL_COLUMNS.get(f, f)) for f in fields]
+        labels = [_label_value(outcome, f) for f in fields]
         if outcome.result is None:
             rows.append(labels + [NOT_RUN] * len(EPOCH_TITLES))
             continue
@@ -97,8 +97,12 @@ def epoch_table(view: EpochTableView, outcomes: list[RunOutcome]) -> pd.DataFram
             first, last = _logged_losses(e.step_losses, view.log_every)
             rows.append(labels + [e.epoch, first, last, e.train_loss, e.test_accuracy])
         notes += _logging_notes(outcome, view.log_every)
-    titles = [COLUMN_TITLES.get(f, f) for f in fields] + list(EPOCH_TITLES.values())
+    titles = [metric(f).title if f in METRICS else f for f in fields] + list(EPOCH_TITLES.values())
     return _frame(rows, keys, titles, list(dict.fromkeys(notes)))
+
+
+def _label_value(outcome: RunOutcome, field: str) -> Any:
+    return column_value(outcome, field) if field in METRICS else outcome.planned.labels.get(field)
 
 
 def logged_steps(steps: int, log_every: int) -> tuple[int, int] | None:

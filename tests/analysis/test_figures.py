@@ -9,7 +9,7 @@ import torch
 
 from reportgen.analysis import figures
 from reportgen.data import Split
-from reportgen.spec import BarsView, CurvesView, ImageGridView, StepCurvesView
+from reportgen.views import BarsArgs as BarsView, CurvesArgs as CurvesView, ImageGridArgs as ImageGridView, StepCurvesArgs as StepCurvesView
 
 SVG_TEXT = "{http://www.w3.org/2000/svg}text"
 

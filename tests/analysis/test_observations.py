@@ -3,6 +3,7 @@ import math
 
 import pytest
 
+from reportgen.errors import SpecError
 from reportgen.analysis.observations import OBSERVERS, observe
 from reportgen.analysis.wording import fmt_acc, fmt_loss, fmt_lr
 
@@ -22,19 +23,24 @@ def test_registry_holds_every_kind_the_spec_uses():
 
 
 def test_unknown_kind_is_an_error(make_outcome):
-    with pytest.raises(KeyError, match="lr_efect"):
+    with pytest.raises(SpecError, match="unknown observer .lr_efect.. Did you mean .lr_effect."):
         observe("lr_efect", [make_outcome()], {})
+
+
+def own_args(kind: str, candidates: dict) -> dict:
+    """The candidates this observer's arguments model declares (it refuses any other key)."""
+    return {k: v for k, v in candidates.items() if k in OBSERVERS.get(kind).args.model_fields}
 
 
 @pytest.mark.parametrize("kind", sorted(OBSERVERS))
 def test_runs_missing_from_the_cache_give_no_sentences(make_outcome, kind):
-    args = {"groups": ["mlp,mlp_wide"], "pairs": ["mlp,cnn"], "larger": "model_b", "smaller": "model_a"}
+    args = own_args(kind, {"groups": ["mlp,mlp_wide"], "pairs": ["mlp,cnn"], "larger": "model_b", "smaller": "model_a"})
     assert observe(kind, [make_outcome(missing=True)], args) == []
 
 
 @pytest.mark.parametrize("kind", sorted(OBSERVERS))
 def test_a_single_run_never_crashes(make_outcome, kind):
-    args = {"groups": ["mlp,mlp_wide"], "pairs": ["mlp,cnn"], "larger": "model_b", "smaller": "mlp"}
+    args = own_args(kind, {"groups": ["mlp,mlp_wide"], "pairs": ["mlp,cnn"], "larger": "model_b", "smaller": "mlp"})
     sentences = observe(kind, [make_outcome(accs=[50.0])], args)
     assert all(isinstance(s, str) and s for s in sentences)
 

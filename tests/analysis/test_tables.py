@@ -9,7 +9,7 @@ import torch
 
 from reportgen.analysis import tables
 from reportgen.data import Split
-from reportgen.spec import EpochTableView, TableView
+from reportgen.views import EpochTableArgs as EpochTableView, TableArgs as TableView
 
 
 FakeSplit = Split  # the real record, filled with synthetic images
