@@ -252,6 +252,7 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True):
 
     from reportgen.data import load_split
     from reportgen.report import render_report
+    from reportgen.results_file import results_document, results_path, write_results
     from reportgen.runner import total_training_seconds, training_seconds
 
     seconds = training_seconds(outcomes)
@@ -262,6 +263,7 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True):
         "command": "reportgen " + " ".join(sys.argv[1:]),
     }
     loader = partial(load_split, data_dir=session.data_dir)
+    write_results(results_document(session.spec, session.profile, outcomes, provenance), results_path(session.out, name))
     return render_report(session.spec, session.profile, outcomes, session.out, provenance, loader, name=name, pdf=pdf)
 
 
