@@ -220,6 +220,7 @@ def diff(
         for part in terminal_report(result):
             console.print(part)
         if html is not None:
+            html.parent.mkdir(parents=True, exist_ok=True)
             html.write_text(render_html(result), encoding="utf-8")
             console.print(f"Wrote {html}")
     raise typer.Exit(result.exit_code)
