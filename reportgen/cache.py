@@ -40,6 +40,7 @@ class Entry:
     checkpoint: str | None = None  # file name inside the entry folder
     checkpoint_sha256: str | None = None
     checkpoint_size: int | None = None
+    machine: dict[str, Any] | None = None  # what trained the latest epochs (train.machine_info); None: unknown
 
 
 class CorruptEntry(Exception):
@@ -73,7 +74,7 @@ class RunCache:
             entry = Entry(key=data["key"], request=data["request"], params=int(data["params"]),
                           epochs=[EpochMetrics.from_dict(e) for e in data["epochs"]], probes=data["probes"],
                           checkpoint=data["checkpoint"], checkpoint_sha256=data["checkpoint_sha256"],
-                          checkpoint_size=data["checkpoint_size"])
+                          checkpoint_size=data["checkpoint_size"], machine=data.get("machine"))
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise CorruptEntry(f"{state_path}: unreadable metrics ({type(err).__name__}: {err})") from None
         if entry.key != key or cache_key(entry.request) != key:

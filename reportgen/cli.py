@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from reportgen.diff import DEFAULT_TOLERANCE
 from reportgen.errors import ReportgenError
 
 app = typer.Typer(
@@ -200,6 +201,29 @@ def clean(
         console.print(f"Removed {len(removed)} cached runs from {session.cache_dir}.")
 
 
+@app.command()
+def diff(
+    a: Annotated[Path, typer.Argument(help="The earlier build: a results.json, or a build folder holding one.")],
+    b: Annotated[Path, typer.Argument(help="The later build, compared against A.")],
+    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0,
+                                             help="Accuracy points a one-seed number may move before it counts (no noise estimate then).")] = DEFAULT_TOLERANCE,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Also write the comparison as a standalone HTML page.")] = None,
+) -> None:
+    """Compare two builds: settings that differ, then numbers that moved beyond seed noise (exit 1 if any)."""
+    with _user_errors():
+        from reportgen.diff import diff_documents, render_html, terminal_report
+        from reportgen.results_file import read_results
+
+        result = diff_documents(read_results(a), read_results(b), tolerance, a_name=str(a), b_name=str(b))
+        for part in terminal_report(result):
+            console.print(part)
+        if html is not None:
+            html.parent.mkdir(parents=True, exist_ok=True)
+            html.write_text(render_html(result), encoding="utf-8")
+            console.print(f"Wrote {html}")
+    raise typer.Exit(result.exit_code)
+
+
 def _say_profile(session: Session) -> None:
     console.print(f"Profile [bold]{session.profile}[/] on [bold]{session.device}[/] "
                   f"({session.spec.profiles[session.profile].description})", highlight=False)
@@ -250,6 +274,7 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True):
 
     from reportgen.data import load_split
     from reportgen.report import render_report
+    from reportgen.results_file import results_document, results_path, write_results
     from reportgen.runner import total_training_seconds, training_seconds
 
     seconds = training_seconds(outcomes)
@@ -260,6 +285,7 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True):
         "command": "reportgen " + " ".join(sys.argv[1:]),
     }
     loader = partial(load_split, data_dir=session.data_dir)
+    write_results(results_document(session.spec, session.profile, outcomes, provenance), results_path(session.out, name))
     return render_report(session.spec, session.profile, outcomes, session.out, provenance, loader, name=name, pdf=pdf)
 
 

@@ -19,6 +19,12 @@ class DataError(ReportgenError):
     exit_code = 3
 
 
+class ResultsFileError(ReportgenError):
+    """A results.json given to a command (`reportgen diff`) is missing, damaged or of another schema."""
+
+    exit_code = 2
+
+
 class CacheError(ReportgenError):
     """The run cache cannot be read or written (read-only folder, full disk...)."""
 

@@ -47,6 +47,7 @@ class RunResult:
     stop_reason: str  # one of STOP_REASONS
     probes: dict[str, list[float]]  # grad_mean, grad_abs_mean, grad_norm, step_loss: first PROBE_STEPS steps
     budget: Budget
+    machine: dict[str, Any] | None = None  # the machine that trained it (train.machine_info); None: unknown
 
     @property
     def final(self) -> EpochMetrics | None:

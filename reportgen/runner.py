@@ -61,6 +61,7 @@ def _train_until_decided(cache: RunCache, job: RunJob, entry: Entry | None, data
     from reportgen import train
 
     state, entry = _resume_or_start(cache, job, entry, on_event)
+    entry.machine = train.machine_info(job.request["device"])  # not in the key: it is saved, not hashed
     data = train.prepare_tensors(job.request, _load_splits(job.request, data_dir))
     target = max(b.max_epochs for b in job.budgets)
     on_event(Event("start", job.key, message=f"from epoch {state.epochs_done + 1}", target_epochs=target))
@@ -110,7 +111,7 @@ def results_for(entry: Entry, budgets: Iterable[Budget]) -> dict[Budget, RunResu
     for budget in budgets:
         stop, reason = decide(entry.epochs, budget) or (len(entry.epochs), "incomplete")
         results[budget] = RunResult(entry.key, entry.request, entry.params, entry.epochs[:stop], reason,
-                                    entry.probes, budget)
+                                    entry.probes, budget, entry.machine)
     return results
 
 

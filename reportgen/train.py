@@ -6,7 +6,9 @@ permutation), so one epoch is a tight loop of forward, backward, step.
 from __future__ import annotations
 
 import math
+import platform
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +52,24 @@ def resolve_device(choice: str) -> str:
 
         raise SpecError("--device cuda: no CUDA device is available here; use --device auto or cpu.")
     return choice
+
+
+def machine_info(device: str) -> dict[str, Any]:
+    """What trains here, recorded with each cache entry: CPU model and torch's threads change a CPU
+    run's last bits, the GPU a CUDA run's."""
+    return {"processor": processor_name(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name() if device == "cuda" else None}
+
+
+def processor_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what the platform says."""
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def prepare_tensors(request: dict[str, Any], splits: tuple[Any, Any]) -> Tensors:

@@ -146,3 +146,39 @@ def test_probes_cover_the_first_steps(tmp_path, data_dir):
     assert len(result.probes["grad_norm"]) == 8  # 256 images / 64 per batch × 2 epochs, under 100
     assert all(v >= 0 for v in result.probes["grad_norm"])
     assert result.probes["step_loss"] == pytest.approx(result.epochs[0].step_losses + result.epochs[1].step_losses, rel=1e-5)
+
+
+def test_each_entry_records_the_machine_that_trained_it_outside_its_key(tmp_path, data_dir):
+    import json
+
+    from reportgen.train import machine_info
+
+    job = make_job(epochs=1)
+    result = only(execute_job(job, tmp_path, data_dir))
+    assert result.machine == machine_info("cpu") and result.machine["torch_threads"] >= 1
+    assert result.machine["processor"] and result.machine["gpu"] is None
+    state = json.loads((tmp_path / "runs" / job.key[:2] / job.key / "state.json").read_text())
+    assert state["machine"] == result.machine
+    assert cache_key(state["request"]) == job.key == make_job(epochs=1).key
+
+
+def test_an_entry_written_before_machines_were_recorded_reads_as_unknown(tmp_path, data_dir):
+    import json
+
+    job = make_job(epochs=1)
+    execute_job(job, tmp_path, data_dir)
+    state_path = tmp_path / "runs" / job.key[:2] / job.key / "state.json"
+    state = json.loads(state_path.read_text())
+    del state["machine"]
+    state_path.write_text(json.dumps(state))
+    result = cached_results(tmp_path, job)
+    assert result is not None and only(result).machine is None
+
+
+def test_processor_name_reads_cpuinfo_and_falls_back_to_the_platform(tmp_path):
+    from reportgen.train import processor_name
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Gold 6338\n")
+    assert processor_name(cpuinfo) == "Intel(R) Xeon(R) Gold 6338"
+    assert processor_name(tmp_path / "absent")  # platform.processor() or the machine type, never empty

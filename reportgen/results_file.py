@@ -1,0 +1,163 @@
+"""Stage 6b: the results as data. Every build writes `results.json` beside its HTML: provenance, per run
+group the per-seed numbers and their aggregates, and the reference checks (schema in README.md).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import reportgen
+from reportgen.analysis import stats
+from reportgen.errors import ResultsFileError
+from reportgen.results import RunOutcome
+from reportgen.spec import Spec
+
+SCHEMA = 1  # bump when a reader of an older file would misread a newer one
+FILE_NAME = "results.json"
+OWN_AGGREGATE = ("epochs_to_target",)  # metrics aggregated by their own rule ("not reached" is no number)
+
+
+def results_path(out_dir: Path, name: str) -> Path:
+    """`report` (a build) → OUT/results.json; a question's section (`run q1.3`) → OUT/q1.3.results.json."""
+    return Path(out_dir) / (FILE_NAME if name == "report" else f"{name}.{FILE_NAME}")
+
+
+def results_document(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]], provenance: dict) -> dict:
+    """The whole document as plain JSON values (NaN and ±inf written as the strings "NaN", "Infinity")."""
+    questions = {qid: _question(spec, qid, outcomes[qid], profile) for qid in spec.questions if qid in outcomes}
+    return _plain({"schema": SCHEMA, "title": spec.title, "provenance": _provenance(provenance),
+                   "questions": questions})
+
+
+def write_results(doc: dict, path: Path) -> Path:
+    """Write atomically (temp file in the same folder, then replace): a reader sees the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # open(), not mkstemp: the umask's permissions, as the HTML
+    try:
+        tmp.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_results(path: Path) -> dict:
+    """A results document from a file, or from the results.json in a build folder; ResultsFileError
+    naming the file when it is missing, not JSON, or not a results document this version reads."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / FILE_NAME
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsFileError(f"{path}: no such file (give a results.json or a build folder holding one; "
+                               "`reportgen build` writes it).") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ResultsFileError(f"{path}: cannot be read ({getattr(err, 'strerror', None) or err}).") from None
+    except ValueError as err:
+        raise ResultsFileError(f"{path}: not valid JSON ({err}); the file is damaged or not a results file.") from None
+    _check_shape(doc, path)
+    return doc
+
+
+def _check_shape(doc: Any, path: Path) -> None:
+    """The keys a reader relies on, so a damaged file is an error naming the key, not a crash later."""
+    if not isinstance(doc, dict) or "schema" not in doc:
+        raise ResultsFileError(f"{path}: not a reportgen results file (no `schema` key).")
+    if doc["schema"] != SCHEMA:
+        raise ResultsFileError(f"{path}: results schema {doc['schema']!r}; this reportgen reads schema {SCHEMA}.")
+    _expect(isinstance(doc.get("provenance"), dict), path, "provenance", "an object")
+    _expect(isinstance(doc.get("questions"), dict), path, "questions", "an object")
+    for qid, question in doc["questions"].items():
+        _expect(isinstance(question, dict) and isinstance(question.get("groups"), list), path,
+                f"questions.{qid}.groups", "a list")
+        for i, group in enumerate(question["groups"]):
+            where = f"questions.{qid}.groups[{i}]"
+            _expect(isinstance(group, dict) and isinstance(group.get("labels"), dict), path, f"{where}.labels", "an object")
+            _expect(isinstance(group.get("seeds"), list), path, f"{where}.seeds", "a list")
+            for j, seed in enumerate(group["seeds"]):
+                _expect(isinstance(seed, dict) and isinstance(seed.get("metrics"), dict), path,
+                        f"{where}.seeds[{j}].metrics", "an object")
+
+
+def _expect(ok: bool, path: Path, key: str, what: str) -> None:
+    if not ok:
+        raise ResultsFileError(f"{path}: `{key}` is missing or not {what}; the file is damaged or not a results file.")
+
+
+# ---------------------------------------------------------------- building the document
+
+def _provenance(given: dict) -> dict[str, Any]:
+    return {"spec_path": given.get("spec_path"), "spec_sha256": given.get("spec_hash"),
+            "profile": given.get("profile"), "device": given.get("device"), "command": given.get("command"),
+            "total_training_seconds": given.get("total_training_seconds"), "versions": _versions()}
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version(), "reportgen": reportgen.__version__}
+    for package in ("torch", "torchvision"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def _question(spec: Spec, qid: str, outcomes: list[RunOutcome], profile: str) -> dict[str, Any]:
+    question = spec.questions[qid]
+    return {"title": question.title, "groups": [_group(g) for g in stats.group_runs(outcomes)],
+            "checks": [asdict(c) for c in _checks(qid, question, outcomes, profile)]}
+
+
+def _checks(qid: str, question: Any, outcomes: list[RunOutcome], profile: str) -> list[Any]:
+    from reportgen.analysis.reproduction import check_references
+
+    return check_references(qid, question.references, outcomes, profile) if question.references else []
+
+
+def _group(group: stats.RunGroup) -> dict[str, Any]:
+    seeds = [_seed(o) for o in group.outcomes]
+    names = [n for n in stats.run_metric_names() if n not in OWN_AGGREGATE and _has_number(seeds, n)]
+    target = stats.target_summary(group)
+    return {"labels": group.labels, "seeds": seeds, "aggregate": {
+        "metrics": {name: stats.metric_summary(group, name).to_dict() for name in names},
+        "epochs_to_target": target.to_dict() if target else None,
+        "outcomes": stats.outcome_counts(group).to_dict(),
+    }}
+
+
+def _has_number(seeds: list[dict[str, Any]], name: str) -> bool:
+    values = [s["metrics"].get(name) for s in seeds]
+    return any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _seed(outcome: RunOutcome) -> dict[str, Any]:
+    result = outcome.result
+    seed = {"seed": outcome.planned.labels.get("seed", outcome.planned.request.get("seed")),
+            "key": outcome.planned.key, "request": outcome.planned.request, "in_cache": result is not None}
+    if result is None:
+        return seed | {"machine": None, "metrics": {}, "epochs": {}}
+    return seed | {
+        "machine": result.machine,
+        "metrics": {name: stats.run_metric(outcome, name) for name in stats.run_metric_names()},
+        "epochs": {name: [getattr(e, name) for e in result.epochs] for name in stats.SERIES_METRICS},
+    }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: tuples as lists, non-finite floats as the strings float() reads back."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
