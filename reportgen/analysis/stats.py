@@ -16,7 +16,7 @@ BEYOND_NOISE = "beyond seed noise"
 NOT_DISTINGUISHABLE = "not distinguishable"
 NO_NOISE_ESTIMATE = "no noise estimate"
 VERDICTS = (BEYOND_NOISE, NOT_DISTINGUISHABLE, NO_NOISE_ESTIMATE)
-SERIES_METRICS = ("test_accuracy", "train_loss", "test_loss")  # EpochMetrics fields with one value per epoch
+SERIES_METRICS = ("test_accuracy", "train_loss", "test_loss")  # the per-epoch metrics results.json keeps
 TRAINED = "trained"  # metrics.outcome's value for a run that neither diverged nor got stuck
 
 
@@ -24,9 +24,9 @@ TRAINED = "trained"  # metrics.outcome's value for a run that neither diverged n
 
 def run_metric_names() -> list[str]:
     """The names of every scalar metric of a run, in the metrics module's order."""
-    from reportgen.analysis.metrics import RUN_METRICS
+    from reportgen.analysis.metrics import names_of_kind
 
-    return list(RUN_METRICS)
+    return names_of_kind("run")
 
 
 def run_metric(outcome: RunOutcome, name: str) -> Any:
