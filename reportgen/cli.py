@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Iterator, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -183,6 +184,29 @@ def status(spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None,
         console.print(table)
 
 
+@app.command("plan")
+def plan_command(
+    ids: Annotated[Optional[list[str]], typer.Argument(help="Question ids (default: every question of the spec).")] = None,
+    spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
+    data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"), seeds: SeedsOpt = None,
+) -> None:
+    """Show what a build would train, without training: each run's state (new, extend, resume), its epochs
+    and estimated time, per question and in total. Speeds come from cached runs of the same model, else
+    from timing a few training steps. '≤' marks an upper bound (a stop rule's epoch cap), '~' an epoch
+    count taken from cached runs of the same model with another lr or seed."""
+    with _user_errors():
+        from reportgen.plan import check_question_ids
+
+        session = _open_session(spec, profile, device, data_dir, cache_dir, out, seeds=seeds)
+        qids = check_question_ids(session.spec, ids) if ids else list(session.spec.questions)
+        _say_profile(session)
+        estimate = _estimate(session, qids)
+        if estimate.to_train:
+            console.print(_plan_table(estimate))
+            console.print(_question_table(estimate, qids))
+        console.print(_plan_summary(estimate), highlight=False)
+
+
 @app.command()
 def clean(
     spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
@@ -229,6 +253,59 @@ def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ra
         for _job, _results in runner.run(missing, progress.on_event):
             progress.job_finished()
     console.print(progress.summary())
+
+
+def _estimate(session: Session, qids: list[str]):
+    from functools import partial
+
+    from reportgen.estimate import estimate_plan, probe_speed
+
+    return estimate_plan(session.spec, qids, session.profile, session.device, session.seeds, session.cache_dir,
+                         partial(probe_speed, data_dir=session.data_dir))
+
+
+def _plan_table(estimate) -> Table:
+    from reportgen.estimate import format_seconds
+
+    table = Table("questions", "model", "lr", "seed", "state", "epochs", "time", box=box.SIMPLE_HEAD,
+                  title="Runs to train")
+    for e in estimate.to_train:
+        request = e.job.request
+        table.add_row(" ".join(estimate.users(e.job.key)), estimate.models.get(e.job.key, request["arch"]),
+                      f"{request['lr']:g}", str(request["seed"]), e.state, f"{e.marker}{e.epochs_to_train}",
+                      format_seconds(e.seconds, e.marker))
+    return table
+
+
+def _question_table(estimate, qids: list[str]) -> Table:
+    from reportgen.estimate import format_seconds
+
+    table = Table("question", "runs to train", "time", box=box.SIMPLE_HEAD, title="Per question")
+    for qid in qids:
+        runs, seconds, marker = estimate.question_estimate(qid)
+        done = "cached" if estimate.questions[qid] else "no runs"
+        table.add_row(qid, str(runs), format_seconds(seconds, marker) if runs else done)
+    return table
+
+
+def _plan_summary(estimate) -> str:
+    from reportgen.estimate import FROM_SIBLINGS, UPPER_BOUND, format_seconds
+
+    planned, cached, to_train = len(estimate.jobs), estimate.cached_count, estimate.to_train
+    if not to_train:
+        return f"Nothing to train: all {planned} runs are cached."
+    lines = [f"{planned} runs planned: {cached} cached, {len(to_train)} to train, "
+             f"{format_seconds(estimate.total_seconds, estimate.total_marker)} in total.",
+             "Per question: the epochs its own budgets need; a run shared by questions counts in each."]
+    markers = {e.marker for e in to_train}
+    if UPPER_BOUND in markers:
+        lines.append("≤ upper bound: the epoch cap of a stop rule (until_accuracy, plateau).")
+    if FROM_SIBLINGS in markers:
+        lines.append("~ estimate: the most epochs cached runs of the same model (other lr or seed) took.")
+    probed = sorted({estimate.models.get(e.job.key, e.job.request["arch"]) for e in to_train if e.speed_source == "probe"})
+    if probed:
+        lines.append(f"Speed timed on a few steps (nothing cached to measure): {', '.join(probed)}.")
+    return "\n".join(lines)
 
 
 def _make_executor(session: Session, executor: ExecutorName, ray_address: str):

@@ -12,11 +12,11 @@ from typing import Any, Callable, Iterable
 
 from reportgen.cache import CorruptEntry, Entry, RunCache
 from reportgen.plan import RunJob, plan_jobs, plan_question
-from reportgen.results import PROBE_STEPS, Budget, EpochMetrics
+from reportgen.results import PROBE_STEPS, Budget, EpochMetrics, PlannedRun
 
 # Both data sets have the same splits; a request's None subset means the whole split.
 SPLIT_SIZES = {"fashion-mnist": (60_000, 10_000), "mnist": (60_000, 10_000)}
-PROBE_BATCHES = 5  # training steps the probe times (after as many untimed warm-up steps)
+PROBE_BATCHES = 3  # training steps the probe times (after one untimed warm-up step)
 EXACT, UPPER_BOUND, FROM_SIBLINGS = "", "≤", "~"
 # A sibling that diverged or got stuck says nothing about how long a healthy run takes.
 _UNINFORMATIVE_STOPS = ("diverged", "stuck at chance")
@@ -58,7 +58,17 @@ class PlanEstimate:
 
     jobs: list[JobEstimate]
     questions: dict[str, list[str]]  # question id → keys of the jobs it uses
-    names: dict[str, str] = field(default_factory=dict)  # key → "model lr=… seed=…"
+    models: dict[str, str] = field(default_factory=dict)  # key → the spec's model name
+    by_question: dict[str, tuple[int, float, str]] = field(default_factory=dict)  # see question_estimate
+
+    def name(self, key: str) -> str:
+        """'model lr=… seed=…', the short name of a run in tables and progress lines."""
+        request = next(e.job.request for e in self.jobs if e.job.key == key)
+        return f"{self.models.get(key, request['arch'])} lr={request['lr']:g} seed={request['seed']}"
+
+    def users(self, key: str) -> list[str]:
+        """The questions that use the job, in plan order."""
+        return [qid for qid, keys in self.questions.items() if key in keys]
 
     @property
     def to_train(self) -> list[JobEstimate]:
@@ -77,10 +87,8 @@ class PlanEstimate:
         return combine_markers(e.marker for e in self.to_train)
 
     def question_estimate(self, qid: str) -> tuple[int, float, str]:
-        """(runs to train, seconds, marker) of one question; a run shared by questions counts in each."""
-        keys = set(self.questions[qid])
-        mine = [e for e in self.to_train if e.job.key in keys]
-        return len(mine), sum(e.seconds for e in mine), combine_markers(e.marker for e in mine)
+        """(runs to train, seconds, marker) for the question's own budgets; a run shared by questions counts in each."""
+        return self.by_question.get(qid, (0, 0.0, EXACT))
 
 
 SpeedOf = Callable[[dict[str, Any]], Speed]
@@ -129,23 +137,35 @@ class SpeedBook:
 
 
 def probe_speed(request: dict[str, Any], data_dir: Path | None = None, batches: int = PROBE_BATCHES) -> Speed:
-    """Build the model and time a few training steps and test batches on the real data, through the engine."""
+    """Build the model and time a few training steps and one test chunk on the real data, through the engine."""
     from reportgen import train
     from reportgen.data import load_split
 
     n_train, n_test = epoch_samples(request)
-    probe = request | {"train_subset": min(n_train, batches * request["batch_size"]),
-                       "test_subset": min(n_test, batches * request["test_batch_size"])}
+    probe = request | {"train_subset": min(n_train, (batches + 1) * request["batch_size"]),
+                       "test_subset": min(n_test, request["test_batch_size"])}
     splits = load_split(request["dataset"], True, data_dir), load_split(request["dataset"], False, data_dir)
     data = train.prepare_tensors(probe, splits)
     state = train.new_state(probe)
-    train.train_steps(state, data, probe, None)  # warm-up: the first calls allocate and pick kernels
+    first, rest = _split_first_batch(data, request["batch_size"])
+    # Warm-up, untimed: the first calls allocate and pick kernels.
+    train.train_steps(state, first, probe, None)
+    train.evaluate(state.model, data.test_x, data.test_y, probe["test_batch_size"])
     # Past the gradient-probe steps, as nearly all of a real epoch's steps are (probes cost ~20 %).
     state.steps_done = max(state.steps_done, PROBE_STEPS)
-    train_seconds = _timed(lambda: train.train_steps(state, data, probe, None), request["device"])
+    train_seconds = _timed(lambda: train.train_steps(state, rest, probe, None), request["device"])
     test_seconds = _timed(lambda: train.evaluate(state.model, data.test_x, data.test_y, probe["test_batch_size"]),
                           request["device"])
-    return Speed(train_seconds / len(data.train_y), test_seconds / len(data.test_y), "probe")
+    return Speed(train_seconds / len(rest.train_y), test_seconds / len(data.test_y), "probe")
+
+
+def _split_first_batch(data: Any, batch_size: int) -> tuple[Any, Any]:
+    """The probe's data as (its first training batch, the other batches); both keep the test split."""
+    from reportgen.train import Tensors
+
+    first = Tensors(data.train_x[:batch_size], data.train_y[:batch_size], data.test_x, data.test_y, data.classes)
+    rest = Tensors(data.train_x[batch_size:], data.train_y[batch_size:], data.test_x, data.test_y, data.classes)
+    return (first, rest) if len(rest.train_y) else (first, first)
 
 
 def _timed(action: Callable[[], Any], device: str) -> float:
@@ -217,17 +237,38 @@ def model_identity(request: dict[str, Any]) -> str:
 def estimate_job(job: RunJob, entries: dict[str, Entry], speed_of: SpeedOf,
                  spec_budgets: Iterable[Budget] | None = None) -> JobEstimate:
     """One job against the cache: its state, the epochs it would train and their seconds."""
-    entry = entries.get(job.key)
-    cached = entry.epochs if entry else []
+    cached = entries[job.key].epochs if job.key in entries else []
     state = classify(cached, job.budgets, spec_budgets if spec_budgets is not None else job.budgets)
     if state == "cached":
         return JobEstimate(job, state, len(cached), 0, EXACT, 0.0)
-    identity = model_identity(job.request)
-    siblings = [e for k, e in entries.items() if k != job.key and model_identity(e.request) == identity]
-    reach, marker = epochs_reached(cached, job.budgets, siblings, job.request["lr"])
-    speed = speed_of(job.request)
+    return JobEstimate(job, state, len(cached), *_training_needed(job.request, cached, job.budgets, entries, speed_of))
+
+
+def _training_needed(request: dict[str, Any], cached: list[EpochMetrics], budgets: Iterable[Budget],
+                     entries: dict[str, Entry], speed_of: SpeedOf) -> tuple[int, str, float, str]:
+    """(epochs to train, marker, seconds, speed source) to decide the budgets along this trajectory."""
+    identity = model_identity(request)
+    siblings = [e for e in entries.values() if model_identity(e.request) == identity and e.request != request]
+    reach, marker = epochs_reached(cached, budgets, siblings, request["lr"])
     to_train = max(0, reach - len(cached))
-    return JobEstimate(job, state, len(cached), to_train, marker, to_train * speed.epoch_seconds(job.request), speed.source)
+    if not to_train:
+        return 0, marker, 0.0, ""  # no speed needed, so no probe either
+    speed = speed_of(request)
+    return to_train, marker, to_train * speed.epoch_seconds(request), speed.source
+
+
+def question_needs(runs: Iterable[PlannedRun], entries: dict[str, Entry], speed_of: SpeedOf) -> tuple[int, float, str]:
+    """(runs to train, seconds, marker) for one question's own budgets: a run it shares with a question
+    that needs it longer counts only the epochs this one needs."""
+    budgets: dict[str, list[Budget]] = {}
+    requests = {}
+    for run in runs:
+        budgets.setdefault(run.key, []).append(run.budget)
+        requests[run.key] = run.request
+    needs = [_training_needed(requests[k], entries[k].epochs if k in entries else [], b, entries, speed_of)
+             for k, b in budgets.items()]
+    needs = [n for n in needs if n[0]]
+    return len(needs), sum(n[2] for n in needs), combine_markers(n[1] for n in needs)
 
 
 def estimate_jobs(jobs: Iterable[RunJob], entries: dict[str, Entry], speed_of: SpeedOf,
@@ -256,14 +297,12 @@ def estimate_plan(spec: Any, qids: list[str], profile: str, device: str, seeds: 
     speeds = SpeedBook(measured_speeds(entries.values(), device), probe)
     everything = plan_jobs(spec, list(spec.questions), profile, device, seeds)
     spec_budgets = {job.key: job.budgets for job in everything}
-    questions: dict[str, list[str]] = {}
-    names: dict[str, str] = {}
-    for qid in qids:
-        for run in plan_question(spec, qid, profile, device, seeds):
-            questions.setdefault(qid, []).append(run.key)
-            names.setdefault(run.key, f"{run.labels['model']} lr={run.request['lr']:g} seed={run.request['seed']}")
-    jobs = plan_jobs(spec, qids, profile, device, seeds)
-    return PlanEstimate(estimate_jobs(jobs, entries, speeds, spec_budgets), questions, names)
+    runs = {qid: plan_question(spec, qid, profile, device, seeds) for qid in qids}
+    questions = {qid: [run.key for run in planned] for qid, planned in runs.items()}
+    models = {run.key: run.labels["model"] for planned in runs.values() for run in planned}
+    jobs = estimate_jobs(plan_jobs(spec, qids, profile, device, seeds), entries, speeds, spec_budgets)
+    by_question = {qid: question_needs(planned, entries, speeds) for qid, planned in runs.items()}
+    return PlanEstimate(jobs, questions, models, by_question)
 
 
 # ---------------------------------------------------------------- wording
