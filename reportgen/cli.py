@@ -190,10 +190,12 @@ def plan_command(
     spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
     data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"), seeds: SeedsOpt = None,
 ) -> None:
-    """Show what a build would train, without training: each run's state (new, extend, resume), its epochs
-    and estimated time, per question and in total. Speeds come from cached runs of the same model, else
-    from timing a few training steps. '≤' marks an upper bound (a stop rule's epoch cap), '~' an epoch
-    count taken from cached runs of the same model with another lr or seed."""
+    """Show what a build would train, without training: each run's state, its epochs and estimated time,
+    per question and in total. new: nothing cached; extend: the cached epochs serve some question, another
+    needs more; resume: they serve none (an interrupted run, or one trained for a budget since removed:
+    the cache cannot tell these apart). Speeds come from cached runs of the same model, else from timing
+    a few training steps. '≤' marks an upper bound (a stop rule's epoch cap), '~' an epoch count taken
+    from cached runs of the same model with another lr or seed."""
     with _user_errors():
         from reportgen.plan import check_question_ids
 
