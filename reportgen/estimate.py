@@ -16,7 +16,7 @@ from reportgen.results import PROBE_STEPS, Budget, EpochMetrics, PlannedRun
 
 # Both data sets have the same splits; a request's None subset means the whole split.
 SPLIT_SIZES = {"fashion-mnist": (60_000, 10_000), "mnist": (60_000, 10_000)}
-PROBE_BATCHES = 3  # training steps the probe times (after one untimed warm-up step)
+PROBE_TIMED_STEPS = 3  # training steps the probe times, one batch each (after one untimed warm-up step)
 EXACT, UPPER_BOUND, FROM_SIBLINGS = "", "≤", "~"
 # A sibling that diverged or got stuck says nothing about how long a healthy run takes.
 _UNINFORMATIVE_STOPS = ("diverged", "stuck at chance")
@@ -136,46 +136,44 @@ class SpeedBook:
         return self.known[key]
 
 
-def probe_speed(request: dict[str, Any], data_dir: Path | None = None, batches: int = PROBE_BATCHES) -> Speed:
-    """Build the model and time a few training steps and one test chunk on the real data, through the engine."""
+def probe_speed(request: dict[str, Any], data_dir: Path | None = None, steps: int = PROBE_TIMED_STEPS) -> Speed:
+    """Build the model and time a few training steps and test chunks on the real data, through the engine."""
     from reportgen import train
     from reportgen.data import load_split
 
     n_train, n_test = epoch_samples(request)
-    probe = request | {"train_subset": min(n_train, (batches + 1) * request["batch_size"]),
-                       "test_subset": min(n_test, request["test_batch_size"])}
+    probe = request | {"train_subset": min(n_train, request["batch_size"]),
+                       "test_subset": min(n_test, request["test_batch_size"])}  # one batch of each
     splits = load_split(request["dataset"], True, data_dir), load_split(request["dataset"], False, data_dir)
     data = train.prepare_tensors(probe, splits)
     state = train.new_state(probe)
-    first, rest = _split_first_batch(data, request["batch_size"])
-    # Warm-up, untimed: the first calls allocate and pick kernels.
-    train.train_steps(state, first, probe, None)
-    train.evaluate(state.model, data.test_x, data.test_y, probe["test_batch_size"])
+
+    def train_batch() -> None:
+        train.train_steps(state, data, probe, None)
+
+    def test_chunk() -> None:
+        train.evaluate(state.model, data.test_x, data.test_y, probe["test_batch_size"])
+
+    train_batch(), test_chunk()  # warm-up, untimed: the first calls allocate and pick kernels
     # Past the gradient-probe steps, as nearly all of a real epoch's steps are (probes cost ~20 %).
     state.steps_done = max(state.steps_done, PROBE_STEPS)
-    train_seconds = _timed(lambda: train.train_steps(state, rest, probe, None), request["device"])
-    test_seconds = _timed(lambda: train.evaluate(state.model, data.test_x, data.test_y, probe["test_batch_size"]),
-                          request["device"])
-    return Speed(train_seconds / len(rest.train_y), test_seconds / len(data.test_y), "probe")
+    train_seconds = _median_seconds(train_batch, steps, request["device"])
+    test_seconds = _median_seconds(test_chunk, 2, request["device"])
+    return Speed(train_seconds / len(data.train_y), test_seconds / len(data.test_y), "probe")
 
 
-def _split_first_batch(data: Any, batch_size: int) -> tuple[Any, Any]:
-    """The probe's data as (its first training batch, the other batches); both keep the test split."""
-    from reportgen.train import Tensors
-
-    first = Tensors(data.train_x[:batch_size], data.train_y[:batch_size], data.test_x, data.test_y, data.classes)
-    rest = Tensors(data.train_x[batch_size:], data.train_y[batch_size:], data.test_x, data.test_y, data.classes)
-    return (first, rest) if len(rest.train_y) else (first, first)
-
-
-def _timed(action: Callable[[], Any], device: str) -> float:
+def _median_seconds(action: Callable[[], Any], repeats: int, device: str) -> float:
+    """The median wall time of `repeats` calls: one call slowed by another process does not count."""
     import torch
 
-    start = time.perf_counter()
-    action()
-    if device == "cuda":
-        torch.cuda.synchronize()  # kernels run asynchronously; count them, not their launch
-    return time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        if device == "cuda":
+            torch.cuda.synchronize()  # kernels run asynchronously; count them, not their launch
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 # ---------------------------------------------------------------- epochs and state
