@@ -240,21 +240,24 @@ def _needed_keys(session: Session) -> set[str]:
             for job in plan_jobs(session.spec, list(session.spec.questions), profile, session.device)}
 
 
-def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ray_address: str) -> None:
-    from reportgen.plan import plan_jobs
+def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ray_address: str) -> dict[str, float]:
+    """Train what the cache lacks; for the provenance, the plan's estimate and the actual seconds ({} if nothing trained)."""
+    from reportgen.estimate import format_seconds
     from reportgen.progress import TrainingProgress
-    from reportgen.runner import cached_results
 
-    jobs = plan_jobs(session.spec, qids, session.profile, session.device, session.seeds)
-    missing = [job for job in jobs if cached_results(session.cache_dir, job) is None]
-    console.print(f"{len(jobs)} runs planned, {len(jobs) - len(missing)} cached, {len(missing)} to train.")
+    estimate = _estimate(session, qids)
+    missing = [e.job for e in estimate.to_train]
+    console.print(f"{len(estimate.jobs)} runs planned, {estimate.cached_count} cached, {len(missing)} to train"
+                  + (f" ({format_seconds(estimate.total_seconds, estimate.total_marker)} estimated)." if missing else "."),
+                  highlight=False)
     if not missing:
-        return
+        return {}
     runner = _make_executor(session, executor, ray_address)
-    with TrainingProgress(console, missing) as progress:
-        for _job, _results in runner.run(missing, progress.on_event):
-            progress.job_finished()
+    with TrainingProgress(console, missing, estimate) as progress:
+        for job, _results in runner.run(missing, progress.on_event):
+            progress.job_finished(job)
     console.print(progress.summary())
+    return {"estimated_training_seconds": estimate.total_seconds, "trained_seconds": progress.seconds}
 
 
 def _estimate(session: Session, qids: list[str]):

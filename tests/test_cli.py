@@ -144,3 +144,14 @@ def test_plan_with_everything_cached_says_so(tiny_spec, tmp_path, data_dir):
     invoke("run", "b", *common, "--data-dir", str(data_dir), "--no-report")
     result = invoke("plan", "b", *common)
     assert result.exit_code == 0 and "Nothing to train: all 1 runs are cached." in result.output
+
+
+def test_a_build_in_a_log_prints_one_line_per_trained_run(tiny_spec, tmp_path, data_dir):
+    result = invoke("build", "--spec", str(tiny_spec), "--profile", "smoke", "--out", str(tmp_path / "out"),
+                    "--data-dir", str(data_dir), "--no-pdf")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"4 runs planned, 0 cached, 4 to train \([\d.]+ s estimated\)\.", result.output), result.output
+    lines = re.findall(r"^\[(\d)/4\] (?:mlp|bn) lr=0\.0?1 seed=0: \d epochs in [\d.]+ s; (\d) runs left(.*)$",
+                       result.output, re.M)
+    assert [(done, left) for done, left, _ in lines] == [("1", "3"), ("2", "2"), ("3", "1"), ("4", "0")], result.output
+    assert all(re.fullmatch(r", [\d.]+ s estimated", rest) for _, _, rest in lines[:3]) and lines[3][2] == ""
