@@ -132,12 +132,12 @@ def run(
         session = _open_session(spec, profile, device, data_dir, cache_dir, out, seeds=seeds)
         qids = check_question_ids(session.spec, ids)
         _say_profile(session)
-        _train_missing(session, qids, executor, ray_address)
+        trained = _train_missing(session, qids, executor, ray_address)
         outcomes = _collect(session, qids)
         for qid in qids:
             _print_results(session, qid, outcomes[qid])
             if report:
-                _render(session, {qid: outcomes[qid]}, name=qid)
+                _render(session, {qid: outcomes[qid]}, name=qid, trained=trained)
 
 
 @app.command()
@@ -153,11 +153,10 @@ def build(
         session = _open_session(spec, profile, device, data_dir, cache_dir, out, seeds=seeds)
         qids = list(session.spec.questions)
         _say_profile(session)
-        if not no_train:
-            _train_missing(session, qids, executor, ray_address)
+        trained = {} if no_train else _train_missing(session, qids, executor, ray_address)
         outcomes = _collect(session, qids)
         missing = sum(1 for runs in outcomes.values() for o in runs if o.result is None)
-        html, pdf_path = _render(session, outcomes, name="report", pdf=pdf)
+        html, pdf_path = _render(session, outcomes, name="report", pdf=pdf, trained=trained)
         console.print(f"Wrote {html}" + (f" and {pdf_path}" if pdf_path else "")
                       + (f" ({missing} runs missing, shown as placeholders)" if missing else ""))
 
@@ -329,7 +328,8 @@ def _collect(session: Session, qids: list[str]):
     return collect_outcomes(session.spec, qids, session.profile, session.device, session.cache_dir, session.seeds)
 
 
-def _render(session: Session, outcomes, name: str, pdf: bool = True):
+def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Optional[dict[str, float]] = None):
+    """`trained`: _train_missing's estimated and actual seconds, shown beside the training time."""
     from functools import partial
 
     from reportgen.data import load_split
@@ -341,7 +341,7 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True):
         "profile": session.profile, "device": session.device, "spec_path": str(session.spec_path),
         "spec_hash": hashlib.sha256(session.spec_path.read_bytes()).hexdigest(),
         "total_training_seconds": total_training_seconds(outcomes), "training_seconds_by_question": seconds,
-        "command": "reportgen " + " ".join(sys.argv[1:]),
+        "command": "reportgen " + " ".join(sys.argv[1:]), **(trained or {}),
     }
     loader = partial(load_split, data_dir=session.data_dir)
     return render_report(session.spec, session.profile, outcomes, session.out, provenance, loader, name=name, pdf=pdf)

@@ -155,3 +155,7 @@ def test_a_build_in_a_log_prints_one_line_per_trained_run(tiny_spec, tmp_path, d
                        result.output, re.M)
     assert [(done, left) for done, left, _ in lines] == [("1", "3"), ("2", "2"), ("3", "1"), ("4", "0")], result.output
     assert all(re.fullmatch(r", [\d.]+ s estimated", rest) for _, _, rest in lines[:3]) and lines[3][2] == ""
+    html = (tmp_path / "out" / "report.html").read_text()
+    for row in ("Training time (each run once)", "Training time of this build, estimated beforehand",
+                "Training time of this build, actual"):
+        assert re.search(rf"<th scope=\"row\">{re.escape(row)}</th><td class=\"wrap\">[\d.]+ s</td>", html), row
