@@ -300,7 +300,7 @@ def _plan_summary(estimate) -> str:
         return f"Nothing to train: all {planned} runs are cached."
     lines = [f"{planned} runs planned: {cached} cached, {len(to_train)} to train, "
              f"{format_seconds(estimate.total_seconds, estimate.total_marker)} in total.",
-             "Per question: the epochs its own budgets need; a run shared by questions counts in each."]
+             "Per question: the epochs its own budgets need (a shared run counts in each)."]
     markers = {e.marker for e in to_train}
     if UPPER_BOUND in markers:
         lines.append("≤ upper bound: the epoch cap of a stop rule (until_accuracy, plateau).")
@@ -308,7 +308,7 @@ def _plan_summary(estimate) -> str:
         lines.append("~ estimate: the most epochs cached runs of the same model (other lr or seed) took.")
     probed = sorted({estimate.models.get(e.job.key, e.job.request["arch"]) for e in to_train if e.speed_source == "probe"})
     if probed:
-        lines.append(f"Speed timed on a few steps (nothing cached to measure): {', '.join(probed)}.")
+        lines.append(f"Speed from a few timed steps (nothing cached): {', '.join(probed)}.")
     return "\n".join(lines)
 
 

@@ -83,8 +83,8 @@ class TrainingProgress:
         # all at once when the run comes back (Ray).
         wall = max(time.perf_counter() - self.started_at.get(key, time.perf_counter()), sum(epochs))
         left = self.total - len(self.finished)
-        return (f"[{len(self.finished)}/{self.total}] {self.labels.get(key, str(key)[:12])}: {len(epochs)} epochs "
-                f"in {format_seconds(wall)}; {left} runs left" + (f", {self._eta()}" if left else ""))
+        return (f"[{len(self.finished)}/{self.total}] {self.labels.get(key, str(key)[:12])}: {_count(len(epochs), 'epoch')} "
+                f"in {format_seconds(wall)}; {_count(left, 'run')} left" + (f", {self._eta()}" if left else ""))
 
     def remaining_seconds(self) -> tuple[float, str] | None:
         """(seconds, marker) the plan estimates for the runs not finished; None without a plan."""
@@ -110,3 +110,7 @@ class TrainingProgress:
 
     def summary(self) -> str:
         return f"Trained {self.epochs_trained} epochs ({self.seconds:.1f} s of training)."
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -151,7 +151,7 @@ def test_a_build_in_a_log_prints_one_line_per_trained_run(tiny_spec, tmp_path, d
                     "--data-dir", str(data_dir), "--no-pdf")
     assert result.exit_code == 0, result.output
     assert re.search(r"4 runs planned, 0 cached, 4 to train \([\d.]+ s estimated\)\.", result.output), result.output
-    lines = re.findall(r"^\[(\d)/4\] (?:mlp|bn) lr=0\.0?1 seed=0: \d epochs in [\d.]+ s; (\d) runs left(.*)$",
+    lines = re.findall(r"^\[(\d)/4\] (?:mlp|bn) lr=0\.0?1 seed=0: \d epochs? in [\d.]+ s; (\d) runs? left(.*)$",
                        result.output, re.M)
     assert [(done, left) for done, left, _ in lines] == [("1", "3"), ("2", "2"), ("3", "1"), ("4", "0")], result.output
     assert all(re.fullmatch(r", [\d.]+ s estimated", rest) for _, _, rest in lines[:3]) and lines[3][2] == ""

@@ -49,5 +49,5 @@ def test_outside_a_terminal_each_finished_run_is_one_line(log_progress):
         progress.on_event(Event("cached", "k1"))  # trained meanwhile by another process
         progress.job_finished(RunJob("k1", {}, ()))
     first, second = log.getvalue().splitlines()
-    assert first == "[1/2] mlp lr=0.1 seed=0: 2 epochs in 10.0 s; 1 runs left, ≤ 20.0 s estimated"
+    assert first == "[1/2] mlp lr=0.1 seed=0: 2 epochs in 10.0 s; 1 run left, ≤ 20.0 s estimated"
     assert re.fullmatch(r"\[2/2\] mlp lr=0\.1 seed=1: 0 epochs in 0\.\d s; 0 runs left", second)
