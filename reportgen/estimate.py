@@ -20,10 +20,6 @@ PROBE_TIMED_STEPS = 3  # training steps the probe times, one batch each (after o
 EXACT, UPPER_BOUND, FROM_SIBLINGS = "", "≤", "~"
 # A sibling that diverged or got stuck says nothing about how long a healthy run takes.
 _UNINFORMATIVE_STOPS = ("diverged", "stuck at chance")
-STATES = {"new": "nothing cached", "extend": "cached epochs serve some budget; another needs more",
-          "resume": "cached epochs reach no budget of the spec (an interrupted run, or one trained to a budget "
-                    "since removed: the cache records no target, so the two read the same)",
-          "cached": "every budget is served by the cache"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +40,7 @@ class JobEstimate:
     """One job's state against the cache, the epochs it would train and their estimated seconds."""
 
     job: RunJob
-    state: str  # a key of STATES
+    state: str  # "new", "extend", "resume" or "cached" (see classify)
     epochs_cached: int
     epochs_to_train: int
     marker: str  # EXACT, UPPER_BOUND or FROM_SIBLINGS: how the epoch count was found
@@ -179,7 +175,9 @@ def _median_seconds(action: Callable[[], Any], repeats: int, device: str) -> flo
 # ---------------------------------------------------------------- epochs and state
 
 def classify(cached: list[EpochMetrics], budgets: Iterable[Budget], spec_budgets: Iterable[Budget]) -> str:
-    """new, extend, resume or cached (see STATES); `spec_budgets`: every budget the spec asks of this trajectory."""
+    """new: nothing cached; cached: every budget decided; extend: the cached epochs decide some budget the spec
+    asks of this trajectory (`spec_budgets`), another needs more; resume: they decide none of them: an interrupted
+    run, or one trained to a budget since removed (the cache records no target, so the two read the same)."""
     from reportgen.train import decide
 
     if not cached:
