@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Iterator, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -130,12 +131,12 @@ def run(
         session = _open_session(spec, profile, device, data_dir, cache_dir, out, seeds=seeds)
         qids = check_question_ids(session.spec, ids)
         _say_profile(session)
-        _train_missing(session, qids, executor, ray_address)
+        trained = _train_missing(session, qids, executor, ray_address)
         outcomes = _collect(session, qids)
         for qid in qids:
             _print_results(session, qid, outcomes[qid])
             if report:
-                _render(session, {qid: outcomes[qid]}, name=qid)
+                _render(session, {qid: outcomes[qid]}, name=qid, trained=trained)
 
 
 @app.command()
@@ -151,11 +152,10 @@ def build(
         session = _open_session(spec, profile, device, data_dir, cache_dir, out, seeds=seeds)
         qids = list(session.spec.questions)
         _say_profile(session)
-        if not no_train:
-            _train_missing(session, qids, executor, ray_address)
+        trained = {} if no_train else _train_missing(session, qids, executor, ray_address)
         outcomes = _collect(session, qids)
         missing = sum(1 for runs in outcomes.values() for o in runs if o.result is None)
-        html, pdf_path = _render(session, outcomes, name="report", pdf=pdf)
+        html, pdf_path = _render(session, outcomes, name="report", pdf=pdf, trained=trained)
         console.print(f"Wrote {html}" + (f" and {pdf_path}" if pdf_path else "")
                       + (f" ({missing} runs missing, shown as placeholders)" if missing else ""))
 
@@ -180,6 +180,31 @@ def status(spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None,
             table.add_row(job.key[:12], job.request["arch"], f"{job.request['lr']:g}", str(job.request["seed"]), str(epochs),
                           "cached" if results else "missing", ", ".join(sorted(set(users[job.key]))))
         console.print(table)
+
+
+@app.command("plan")
+def plan_command(
+    ids: Annotated[Optional[list[str]], typer.Argument(help="Question ids (default: every question of the spec).")] = None,
+    spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
+    data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"), seeds: SeedsOpt = None,
+) -> None:
+    """Show what a build would train, without training: each run's state, its epochs and estimated time,
+    per question and in total. new: nothing cached; extend: the cached epochs serve some question, another
+    needs more; resume: they serve none (an interrupted run, or one trained for a budget since removed:
+    the cache cannot tell these apart). Speeds come from cached runs of the same model, else from timing
+    a few training steps. '≤' marks an upper bound (a stop rule's epoch cap), '~' an epoch count taken
+    from cached runs of the same model with another lr or seed."""
+    with _user_errors():
+        from reportgen.plan import check_question_ids
+
+        session = _open_session(spec, profile, device, data_dir, cache_dir, out, seeds=seeds)
+        qids = check_question_ids(session.spec, ids) if ids else list(session.spec.questions)
+        _say_profile(session)
+        estimate = _estimate(session, qids)
+        if estimate.to_train:
+            console.print(_plan_table(estimate))
+            console.print(_question_table(estimate, qids))
+        console.print(_plan_summary(estimate), highlight=False)
 
 
 @app.command()
@@ -236,21 +261,77 @@ def _needed_keys(session: Session) -> set[str]:
             for job in plan_jobs(session.spec, list(session.spec.questions), profile, session.device)}
 
 
-def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ray_address: str) -> None:
-    from reportgen.plan import plan_jobs
+def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ray_address: str) -> dict[str, float]:
+    """Train what the cache lacks; for the provenance, the plan's estimate and the actual seconds ({} if nothing trained)."""
+    from reportgen.estimate import format_seconds
     from reportgen.progress import TrainingProgress
-    from reportgen.runner import cached_results
 
-    jobs = plan_jobs(session.spec, qids, session.profile, session.device, session.seeds)
-    missing = [job for job in jobs if cached_results(session.cache_dir, job) is None]
-    console.print(f"{len(jobs)} runs planned, {len(jobs) - len(missing)} cached, {len(missing)} to train.")
+    estimate = _estimate(session, qids)
+    missing = [e.job for e in estimate.to_train]
+    console.print(f"{len(estimate.jobs)} runs planned, {estimate.cached_count} cached, {len(missing)} to train"
+                  + (f" ({format_seconds(estimate.total_seconds, estimate.total_marker)} estimated)." if missing else "."),
+                  highlight=False)
     if not missing:
-        return
+        return {}
     runner = _make_executor(session, executor, ray_address)
-    with TrainingProgress(console, missing) as progress:
-        for _job, _results in runner.run(missing, progress.on_event):
-            progress.job_finished()
+    with TrainingProgress(console, missing, estimate) as progress:
+        for job, _results in runner.run(missing, progress.on_event):
+            progress.job_finished(job)
     console.print(progress.summary())
+    return {"estimated_training_seconds": estimate.total_seconds, "trained_seconds": progress.seconds}
+
+
+def _estimate(session: Session, qids: list[str]):
+    from functools import partial
+
+    from reportgen.estimate import estimate_plan, probe_speed
+
+    return estimate_plan(session.spec, qids, session.profile, session.device, session.seeds, session.cache_dir,
+                         partial(probe_speed, data_dir=session.data_dir))
+
+
+def _plan_table(estimate) -> Table:
+    from reportgen.estimate import format_seconds
+
+    table = Table("questions", "model", "lr", "seed", "state", "epochs", "time", box=box.SIMPLE_HEAD,
+                  title="Runs to train")
+    for e in estimate.to_train:
+        request = e.job.request
+        table.add_row(" ".join(estimate.users(e.job.key)), estimate.models.get(e.job.key, request["arch"]),
+                      f"{request['lr']:g}", str(request["seed"]), e.state, f"{e.marker}{e.epochs_to_train}",
+                      format_seconds(e.seconds, e.marker))
+    return table
+
+
+def _question_table(estimate, qids: list[str]) -> Table:
+    from reportgen.estimate import format_seconds
+
+    table = Table("question", "runs to train", "time", box=box.SIMPLE_HEAD, title="Per question")
+    for qid in qids:
+        runs, seconds, marker = estimate.question_estimate(qid)
+        done = "cached" if estimate.questions[qid] else "no runs"
+        table.add_row(qid, str(runs), format_seconds(seconds, marker) if runs else done)
+    return table
+
+
+def _plan_summary(estimate) -> str:
+    from reportgen.estimate import FROM_SIBLINGS, UPPER_BOUND, format_seconds
+
+    planned, cached, to_train = len(estimate.jobs), estimate.cached_count, estimate.to_train
+    if not to_train:
+        return f"Nothing to train: all {planned} runs are cached."
+    lines = [f"{planned} runs planned: {cached} cached, {len(to_train)} to train, "
+             f"{format_seconds(estimate.total_seconds, estimate.total_marker)} in total.",
+             "Per question: the epochs its own budgets need (a shared run counts in each)."]
+    markers = {e.marker for e in to_train}
+    if UPPER_BOUND in markers:
+        lines.append("≤ upper bound: the epoch cap of a stop rule (until_accuracy, plateau).")
+    if FROM_SIBLINGS in markers:
+        lines.append("~ estimate: the most epochs cached runs of the same model (other lr or seed) took.")
+    probed = sorted({estimate.models.get(e.job.key, e.job.request["arch"]) for e in to_train if e.speed_source == "probe"})
+    if probed:
+        lines.append(f"Speed from a few timed steps (nothing cached): {', '.join(probed)}.")
+    return "\n".join(lines)
 
 
 def _make_executor(session: Session, executor: ExecutorName, ray_address: str):
@@ -269,7 +350,8 @@ def _collect(session: Session, qids: list[str]):
     return collect_outcomes(session.spec, qids, session.profile, session.device, session.cache_dir, session.seeds)
 
 
-def _render(session: Session, outcomes, name: str, pdf: bool = True):
+def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Optional[dict[str, float]] = None):
+    """`trained`: _train_missing's estimated and actual seconds, shown beside the training time."""
     from functools import partial
 
     from reportgen.data import load_split
@@ -282,7 +364,7 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True):
         "profile": session.profile, "device": session.device, "spec_path": str(session.spec_path),
         "spec_hash": hashlib.sha256(session.spec_path.read_bytes()).hexdigest(),
         "total_training_seconds": total_training_seconds(outcomes), "training_seconds_by_question": seconds,
-        "command": "reportgen " + " ".join(sys.argv[1:]),
+        "command": "reportgen " + " ".join(sys.argv[1:]), **(trained or {}),
     }
     loader = partial(load_split, data_dir=session.data_dir)
     write_results(results_document(session.spec, session.profile, outcomes, provenance), results_path(session.out, name))

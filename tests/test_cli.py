@@ -13,7 +13,7 @@ def invoke(*args: str):
     return runner.invoke(app, list(args))
 
 
-@pytest.mark.parametrize("command", [[], ["list"], ["run"], ["build"], ["status"], ["clean"]])
+@pytest.mark.parametrize("command", [[], ["list"], ["run"], ["build"], ["status"], ["clean"], ["plan"]])
 def test_every_command_explains_itself(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0
@@ -95,3 +95,67 @@ def test_build_reports_training_time_counting_shared_runs_once(tiny_spec, tmp_pa
     outcomes = collect_outcomes(spec, list(spec.questions), "smoke", "cpu", out / "cache")
     per_question = training_seconds(outcomes)
     assert 0 < total_training_seconds(outcomes) < sum(per_question.values())  # q b reuses a run of q a
+
+
+def fixed_probe(monkeypatch, calls: list):
+    """A probe that times nothing: 1 ms per training sample, 0.5 ms per test sample."""
+    from reportgen import estimate
+
+    def probe(request, data_dir=None):
+        calls.append(request["model_args"])
+        return estimate.Speed(1e-3, 5e-4, "probe")
+
+    monkeypatch.setattr(estimate, "probe_speed", probe)
+
+
+def test_plan_lists_each_run_to_train_with_its_estimate_in_80_columns(tiny_spec, tmp_path, monkeypatch):
+    calls = []
+    fixed_probe(monkeypatch, calls)
+    monkeypatch.setenv("COLUMNS", "80")  # what rich assumes for a stream that is not a terminal, made explicit
+    result = invoke("plan", "--spec", str(tiny_spec), "--profile", "smoke", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    rows = [line.split() for line in result.output.splitlines() if " new " in line]
+    assert len(rows) == 4  # mlp and bn at two rates; question b's run is a's mlp at lr 0.1
+    # 256 training + 200 test samples an epoch: 0.356 s; a's 2 epochs, b's 3 for mlp at lr 0.1
+    assert ["a", "b", "mlp", "0.1", "0", "new", "3", "1.1", "s"] in rows
+    assert ["a", "bn", "0.01", "0", "new", "2", "0.7", "s"] in rows
+    assert "4 runs planned: 0 cached, 4 to train, 3.2 s in total." in result.output
+    assert len(calls) == 2  # one probe per model, not per run
+
+
+def test_plan_after_a_run_shows_cached_and_extended_runs(tiny_spec, tmp_path, data_dir, monkeypatch):
+    common = ["--spec", str(tiny_spec), "--profile", "smoke", "--out", str(tmp_path / "out")]
+    invoke("run", "a", *common, "--data-dir", str(data_dir), "--no-report")
+    calls = []
+    fixed_probe(monkeypatch, calls)
+    result = invoke("plan", "b", *common)
+    assert result.exit_code == 0, result.output
+    assert "1 runs planned: 0 cached, 1 to train" in result.output
+    assert re.search(r"^\s*b\s+mlp\s+0\.1\s+0\s+extend\s+1\s", result.output, re.M), result.output
+    assert calls == []  # the cached epochs measured the model
+    everything = invoke("plan", *common)
+    assert "4 runs planned: 3 cached, 1 to train" in everything.output
+    assert re.search(r"^\s*a\s+0\s+cached\s*$", everything.output, re.M), everything.output  # a's budgets are served
+
+
+def test_plan_with_everything_cached_says_so(tiny_spec, tmp_path, data_dir):
+    common = ["--spec", str(tiny_spec), "--profile", "smoke", "--out", str(tmp_path / "out")]
+    invoke("run", "b", *common, "--data-dir", str(data_dir), "--no-report")
+    result = invoke("plan", "b", *common)
+    assert result.exit_code == 0 and "Nothing to train: all 1 runs are cached." in result.output
+
+
+def test_a_build_in_a_log_prints_one_line_per_trained_run(tiny_spec, tmp_path, data_dir):
+    result = invoke("build", "--spec", str(tiny_spec), "--profile", "smoke", "--out", str(tmp_path / "out"),
+                    "--data-dir", str(data_dir), "--no-pdf")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"4 runs planned, 0 cached, 4 to train \([\d.]+ s estimated\)\.", result.output), result.output
+    lines = re.findall(r"^\[(\d)/4\] (?:mlp|bn) lr=0\.0?1 seed=0: \d epochs? in [\d.]+ s; (\d) runs? left(.*)$",
+                       result.output, re.M)
+    assert [(done, left) for done, left, _ in lines] == [("1", "3"), ("2", "2"), ("3", "1"), ("4", "0")], result.output
+    assert all(re.fullmatch(r", [\d.]+ s estimated", rest) for _, _, rest in lines[:3]) and lines[3][2] == ""
+    html = (tmp_path / "out" / "report.html").read_text()
+    for row in ("Training time (each run once)", "Training time of this build, estimated beforehand",
+                "Training time of this build, actual"):
+        assert re.search(rf"<th scope=\"row\">{re.escape(row)}</th><td class=\"wrap\">[\d.]+ s</td>", html), row
