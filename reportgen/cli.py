@@ -53,6 +53,7 @@ ExecutorOpt = Annotated[ExecutorName, typer.Option("--executor", help="local: tr
 RayAddressOpt = Annotated[str, typer.Option("--ray-address", help="Ray cluster: 'auto', HOST:PORT, or 'local' to start one here.")]
 SeedsOpt = Annotated[Optional[int], typer.Option("--seeds", min=1, max=50,
                                                   help="Seeds per run point, overriding the spec and profile (default: the profile's).")]
+TERMINAL_COLUMNS = ["model", "lr", "epochs_trained", "final_accuracy", "best_accuracy", "epochs_to_target", "stop_reason"]
 NoTrainOpt = Annotated[bool, typer.Option("--no-train", help="Render only what is cached; mark the rest as missing.")]
 
 
@@ -205,6 +206,22 @@ def plan_command(
             console.print(_plan_table(estimate))
             console.print(_question_table(estimate, qids))
         console.print(_plan_summary(estimate), highlight=False)
+
+
+@app.command()
+def vocab(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown source (the README's spec reference).")] = False,
+) -> None:
+    """List the spec's vocabulary: every view kind, metric, observer, data set and architecture with its arguments."""
+    from rich.markdown import Markdown
+
+    from reportgen.vocab import vocabulary_markdown
+
+    text = vocabulary_markdown()
+    if markdown:
+        print(text, end="")
+    else:
+        console.print(Markdown(text))
 
 
 @app.command()
@@ -372,19 +389,76 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Op
 
 
 def _print_results(session: Session, qid: str, outcomes) -> None:
-    from reportgen.analysis.metrics import column_value
+    """The question's own table views (its columns, the report's titles) and its observations."""
+    from reportgen.analysis.observations import observe
 
-    columns = ["model", "lr", "epochs_trained", "final_accuracy", "best_accuracy", "epochs_to_target", "stop_reason"]
-    table = Table(*columns, title=f"{qid}: {session.spec.questions[qid].title}")
-    for outcome in outcomes:
-        table.add_row(*(_cell(column_value(outcome, c)) for c in columns))
-    console.print(table)
+    question = session.spec.questions[qid]
+    console.rule(f"{qid}: {question.title}")
+    for view in _terminal_table_views(question):
+        for table in _rich_tables(view, outcomes, console.width):
+            console.print(table)
+    present = [o for o in outcomes if o.result is not None]
+    for observer in question.observers if present else []:
+        for sentence in observe(observer.kind, present, observer.args):
+            console.print(f"• {sentence}", highlight=False)
 
 
-def _cell(value) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+def _terminal_table_views(question) -> list:
+    from reportgen.views import TableArgs
+
+    tables = [v for v in question.views if v.kind == "table"]
+    return tables or [TableArgs(kind="table", columns=TERMINAL_COLUMNS)]
+
+
+def _rich_tables(view, outcomes, width: int) -> list[Table]:
+    """The view's table; run fields that tell rows apart but the view does not show are added first.
+
+    Columns never break inside a word: when they do not fit `width`, the table is split into several,
+    each repeating the run fields (model, lr...) so every row stays readable.
+    """
+    from reportgen.analysis import tables
+    from reportgen.analysis.metrics import METRICS
+
+    shown = [*tables.distinguishing_columns(view.columns, outcomes), *view.columns]
+    frame = tables.run_table(view.model_copy(update={"columns": shown}), outcomes)
+    keys = frame.attrs["keys"]
+    cells = [[tables.format_value(k, v) for k, v in zip(keys, row)] for row in frame.itertuples(index=False)]
+    columns = [(title, key, [row[j] for row in cells]) for j, (title, key) in enumerate(zip(frame.columns, keys))]
+    labels = [c for c in columns if METRICS.get(c[1]).kind == "label"]
+    chunks = _pack_columns(labels, [c for c in columns if c not in labels], width)
+    return [_table_of(view.caption if i == 0 else None, chunk, len(cells)) for i, chunk in enumerate(chunks)]
+
+
+def _longest_word(column) -> int:
+    return max((len(word) for text in (column[0], *column[2]) for word in str(text).split()), default=1)
+
+
+def _pack_columns(labels: list, metrics: list, width: int) -> list[list]:
+    def need(column) -> int:  # the longest word of the header or a cell, plus padding and a border
+        return _longest_word(column) + 3
+
+    chunks, current = [], list(labels)
+    for column in metrics:
+        if current != labels and sum(map(need, current)) + need(column) + 1 > width:
+            chunks.append(current)
+            current = list(labels)
+        current.append(column)
+    return chunks + [current]
+
+
+def _table_of(caption: str | None, columns: list, rows: int) -> Table:
+    from reportgen.analysis.tables import is_numeric_text
+
+    table = Table(title=caption or None, title_justify="left")
+    for column in columns:
+        title, _key, values = column
+        numeric = all(map(is_numeric_text, values))
+        # Numbers get exactly the room of their longest word (headers wrap); labels take what is left.
+        table.add_column(title, overflow="fold", min_width=_longest_word(column),
+                         width=_longest_word(column) if numeric else None, justify="right" if numeric else "left")
+    for r in range(rows):
+        table.add_row(*(values[r] for _t, _k, values in columns))
+    return table
 
 
 def main() -> None:  # pragma: no cover - console-script shim

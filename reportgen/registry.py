@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, Generic, Iterator, Protocol, TypeVar, get_args, get_origin
+import types
+from typing import Annotated, Any, Generic, Iterator, Literal, Protocol, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -133,14 +134,14 @@ def type_name(annotation: Any) -> str:
     origin, args = get_origin(annotation), get_args(annotation)
     if origin is None:
         return getattr(annotation, "__name__", str(annotation))
-    if str(origin) == "typing.Literal":
+    if origin is Annotated:  # constraints and validators: the author writes the base type
+        return type_name(args[0])
+    if origin is Literal:
         return " | ".join(repr(a) for a in args)
     if origin in (list, tuple, dict):
         return f"{origin.__name__}[{', '.join(type_name(a) for a in args)}]"
-    if str(origin) in ("typing.Union", "<class 'types.UnionType'>"):
+    if origin in (Union, types.UnionType):
         return " | ".join("None" if a is type(None) else type_name(a) for a in args)
-    if str(origin) == "typing.Annotated":
-        return type_name(args[0])
     return str(annotation).replace("typing.", "")
 
 

@@ -2,7 +2,8 @@
 arguments as a pydantic model and the function that turns it into one item of the report.
 
 A renderer gets a `canvas` (report.py's ViewCanvas: numbering, output folder, data splits, figure
-reuse), the validated view and the question's runs, and returns the item the templates draw.
+reuse), the validated view and the question's runs, and returns the item the templates draw: from
+`canvas.table(...)` or `canvas.figure(...)`, or `{"template": "_text.html.j2", "paragraphs": [...]}`.
 Adding a view kind is one arguments model, one renderer and one `VIEWS.add(...)`.
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ def invoke(*args: str):
     return runner.invoke(app, list(args))
 
 
-@pytest.mark.parametrize("command", [[], ["list"], ["run"], ["build"], ["status"], ["clean"], ["plan"]])
+@pytest.mark.parametrize("command", [[], ["list"], ["run"], ["build"], ["status"], ["clean"], ["plan"], ["vocab"], ["diff"]])
 def test_every_command_explains_itself(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0
@@ -159,3 +159,53 @@ def test_a_build_in_a_log_prints_one_line_per_trained_run(tiny_spec, tmp_path, d
     for row in ("Training time (each run once)", "Training time of this build, estimated beforehand",
                 "Training time of this build, actual"):
         assert re.search(rf"<th scope=\"row\">{re.escape(row)}</th><td class=\"wrap\">[\d.]+ s</td>", html), row
+
+
+def _terminal_text(spec_text: str, qid: str, tmp_path, width: int = 80) -> str:
+    """What `reportgen run` prints for a question, on a terminal `width` columns wide (synthetic results)."""
+    from rich.console import Console
+
+    from reportgen import cli
+    from reportgen.plan import plan_question
+    from reportgen.results import RunOutcome
+    from reportgen.spec import load_spec
+    from tests.test_report import fake_result
+
+    path = tmp_path / "spec.toml"
+    path.write_text(spec_text)
+    spec = load_spec(path)
+    outcomes = [RunOutcome(run, fake_result(run)) for run in plan_question(spec, qid, "cpu", "cpu")]
+    session = cli.Session(path, spec, "cpu", "cpu", None, tmp_path, tmp_path)
+    console = Console(width=width, record=True, file=open("/dev/null", "w"))
+    original, cli.console = cli.console, console
+    try:
+        cli._print_results(session, qid, outcomes)
+    finally:
+        cli.console = original
+    return console.export_text()
+
+
+def test_run_prints_the_question_s_own_table_uncut_on_80_columns(tiny_spec, tmp_path):
+    from tests.conftest import TINY_SPEC
+
+    spec = TINY_SPEC.replace('columns = ["model", "lr", "final_accuracy"]',
+                             'columns = ["model", "lr", "final_accuracy", "best_accuracy", "final_train_loss", '
+                             '"final_test_loss", "epochs_trained", "stop_reason", "outcome"], caption = "Per rate."')
+    text = _terminal_text(spec, "a", tmp_path)
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    flat = " ".join(text.split())
+    for title in ("Learning rate", "Final test acc. (%)", "Why it stopped", "Per rate."):
+        assert all(word in flat for word in title.split()), title
+    assert "Tiny BN MLP" in flat
+
+
+def test_rows_that_differ_only_in_a_hidden_field_are_told_apart(tmp_path):
+    from tests.conftest import TINY_SPEC
+
+    spec = TINY_SPEC.replace('runs = [{ model = ["mlp", "bn"], lr = [0.1, 0.01] }]',
+                             'runs = [{ model = "mlp", lr = 0.1, optimizer = ["sgd", "adam"] }]')
+    spec = spec.replace('columns = ["model", "lr", "final_accuracy"]', 'columns = ["model", "final_accuracy"]')
+    spec = spec.replace("references = [{ select = { model = \"mlp\", lr = 0.1 }", "references = [{ select = { model = \"mlp\" }")
+    text = _terminal_text(spec, "a", tmp_path)
+    assert "Optimizer" in text and "sgd" in text and "adam" in text

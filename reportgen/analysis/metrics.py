@@ -76,36 +76,37 @@ for _field, _title, _help in (
 
 # ---------------------------------------------------------------- per-run metrics
 
-def _run(name: str, title: str, help: str, **facts: Any) -> Callable[[Callable[[RunResult], Any]], Callable]:
+def run_metric(name: str, title: str, help: str, **facts: Any) -> Callable[[Callable[[RunResult], Any]], Callable]:
+    """Decorator: register a per-run metric computed from a RunResult (facts: unit, checkable, numeric, axis)."""
     def register(fn: Callable[[RunResult], Any]) -> Callable[[RunResult], Any]:
         METRICS.add(Metric(name, "run", title, help, value=fn, **facts))
         return fn
     return register
 
 
-@_run("final_accuracy", "Final test acc. (%)", "test accuracy after the last epoch", unit="%", checkable=True,
+@run_metric("final_accuracy", "Final test acc. (%)", "test accuracy after the last epoch", unit="%", checkable=True,
       axis="final test accuracy (%)")
 def final_accuracy(r: RunResult) -> float | None:
     return r.final.test_accuracy if r.final else None
 
 
-@_run("best_accuracy", "Best test acc. (%)", "highest test accuracy of any epoch", unit="%", checkable=True,
+@run_metric("best_accuracy", "Best test acc. (%)", "highest test accuracy of any epoch", unit="%", checkable=True,
       axis="best test accuracy (%)")
 def best_accuracy(r: RunResult) -> float | None:
     return max((e.test_accuracy for e in r.epochs), default=None)
 
 
-@_run("final_train_loss", "Final train loss", "mean training loss of the last epoch")
+@run_metric("final_train_loss", "Final train loss", "mean training loss of the last epoch")
 def final_train_loss(r: RunResult) -> float | None:
     return r.final.train_loss if r.final else None
 
 
-@_run("final_test_loss", "Final test loss", "test loss after the last epoch")
+@run_metric("final_test_loss", "Final test loss", "test loss after the last epoch")
 def final_test_loss(r: RunResult) -> float | None:
     return r.final.test_loss if r.final else None
 
 
-@_run("epochs_to_target", "Epoch reaching target", "first epoch at the run's until_accuracy target, or 'not reached'",
+@run_metric("epochs_to_target", "Epoch reaching target", "first epoch at the run's until_accuracy target, or 'not reached'",
       checkable=True, numeric=False)
 def epochs_to_target(r: RunResult) -> int | str | None:
     """First epoch at the budget's target accuracy; 'not reached' when it never got there."""
@@ -114,29 +115,29 @@ def epochs_to_target(r: RunResult) -> int | str | None:
     return r.epochs_to(r.budget.until_accuracy) or "not reached"
 
 
-@_run("epochs_trained", "Epochs trained", "how many epochs the run trained before it stopped")
+@run_metric("epochs_trained", "Epochs trained", "how many epochs the run trained before it stopped")
 def epochs_trained(r: RunResult) -> int:
     return len(r.epochs)
 
 
-@_run("seconds_per_epoch", "Seconds / epoch", "mean wall time of an epoch (training and evaluation)",
+@run_metric("seconds_per_epoch", "Seconds / epoch", "mean wall time of an epoch (training and evaluation)",
       axis="seconds per epoch")
 def seconds_per_epoch(r: RunResult) -> float | None:
     return sum(e.seconds for e in r.epochs) / len(r.epochs) if r.epochs else None
 
 
-@_run("params", "Trainable parameters", "number of trainable parameters", checkable=True,
+@run_metric("params", "Trainable parameters", "number of trainable parameters", checkable=True,
       axis="trainable parameters")
 def params(r: RunResult) -> int:
     return r.params
 
 
-@_run("stop_reason", "Why it stopped", "completed, target reached, plateau, diverged...", numeric=False)
+@run_metric("stop_reason", "Why it stopped", "completed, target reached, plateau, diverged...", numeric=False)
 def stop_reason(r: RunResult) -> str:
     return r.stop_reason
 
 
-@_run("outcome", "Outcome", "'trained', or how the run failed (diverged, stuck at chance)", numeric=False)
+@run_metric("outcome", "Outcome", "'trained', or how the run failed (diverged, stuck at chance)", numeric=False)
 def outcome(r: RunResult) -> str:
     return r.stop_reason if r.diverged else "trained"
 

@@ -6,6 +6,7 @@ Cells hold raw values (CSV-ready); `format_value` turns them into text for the r
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Any, Iterable
 
 import pandas as pd
@@ -59,6 +60,11 @@ def run_label(planned: PlannedRun, fields: Iterable[str], budgets_vary: bool = F
     if budgets_vary:
         parts.append(describe_budget(planned.budget))
     return ", ".join(parts) or label_text(planned, "model")
+
+
+def distinguishing_columns(columns: list[str], outcomes: list[RunOutcome]) -> list[str]:
+    """Run fields that differ between the runs but are not among `columns` (e.g. the optimizer)."""
+    return [f for f in varying_fields(o.planned for o in outcomes) if f in METRICS and f not in columns]
 
 
 def describe_budget(budget: Budget) -> str:
@@ -202,6 +208,11 @@ def significant(value: float, digits: int) -> str:
 
 def is_numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_numeric_text(text: str) -> bool:
+    """A formatted cell that reads as a number ('87.30', '1,234', '—'), for right-aligning it."""
+    return text == "—" or bool(re.fullmatch(r"[−+-]?[\d,.]+(e[−+-]?\d+)?( ± [\d,.]+)?", text))
 
 
 def write_csv(frame: pd.DataFrame, path) -> None:

@@ -1,0 +1,53 @@
+"""The spec's vocabulary as text, generated from the registries: `reportgen vocab` prints it and the
+README's spec reference is the same text (a test keeps the two equal).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from reportgen.registry import describe_args
+
+
+def vocabulary_markdown() -> str:
+    """Every view kind, metric, observer, data set and architecture with its arguments and help."""
+    from reportgen.analysis.metrics import METRICS
+    from reportgen.analysis.observations import OBSERVERS
+    from reportgen.datasets import DATASETS
+    from reportgen.models import ARCHITECTURES
+    from reportgen.views import VIEWS
+
+    sections = [
+        _entries("View kinds", "a question's `views = [{ kind = \"...\", ... }]`", VIEWS.entries(), skip=("caption",)),
+        _metrics(METRICS.entries()),
+        _entries("Observers", "a question's `observers = [{ kind = \"...\", args = { ... } }]`", OBSERVERS.entries()),
+        _entries("Data sets", "`dataset = \"...\"` in a protocol or grid, and in data views", DATASETS.entries()),
+        _entries("Architectures", "a model preset's `arch = \"...\"` and `args = { ... }`", ARCHITECTURES.entries()),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _entries(title: str, where: str, entries: list[Any], skip: tuple[str, ...] = ()) -> str:
+    lines = [f"#### {title}", "", f"Used in {where}.", ""]
+    for entry in entries:
+        lines.append(f"- `{entry.name}` — {entry.help}")
+        for arg in describe_args(entry.args):
+            if arg.name in skip:
+                continue
+            default = f", default `{arg.default}`" if arg.default else ", required"
+            said = f": {arg.help}" if arg.help else ""
+            lines.append(f"  - `{arg.name}` ({arg.type}{default}){said}")
+    if skip:
+        lines += ["", f"Every view also takes {', '.join(f'`{s}`' for s in skip)} (text under it)."]
+    return "\n".join(lines)
+
+
+def _metrics(metrics: list[Any]) -> str:
+    uses = {"label": "table column (a run field)", "run": "table column, bars when numeric",
+            "epoch": "`curves` metric", "step": "`step_curves` series"}
+    lines = ["#### Metrics", "",
+             "Named by table `columns`, `curves.metrics`, `step_curves.series`, `bars.metric` and references' "
+             "`metric`.", "", "| name | use | title | what it is |", "|---|---|---|---|"]
+    for m in metrics:
+        use = uses[m.kind] + ("; checkable reference" if m.checkable else "")
+        lines.append(f"| `{m.name}` | {use} | {m.title.replace(chr(10), ' ')} | {m.help} |")
+    return "\n".join(lines)
