@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import reportgen
 from reportgen.analysis import figures, tables
+from reportgen.analysis.aggregate import aggregate_points, count_seeds
 from reportgen.analysis.metrics import metric
 from reportgen.datasets import dataset_title
 from reportgen.errors import ReportgenError
@@ -59,8 +60,13 @@ class ViewCanvas:
     qid: str
     index: int
 
-    def table(self, frame, caption: str, group_by: int = 0) -> dict[str, Any]:
-        return _table_item(self.build, self.qid, self.index, frame, caption, group_by)
+    def table(self, frame, caption: str, group_by: int = 0, per_seed=None) -> dict[str, Any]:
+        """A table item; `per_seed`, the same table with a row per seed, is written beside it as CSV."""
+        item = _table_item(self.build, self.qid, self.index, frame, caption, group_by)
+        if per_seed is not None:
+            item["csv_seeds"] = f"tables/{slug(self.qid)}-{self.index}-seeds.csv"
+            tables.write_csv(per_seed, self.build.out_dir / item["csv_seeds"])
+        return item
 
     def figure(self, view, runs: list[RunOutcome], draw, inputs: Any = None) -> dict[str, Any]:
         return _figure_item(self.build, self.qid, self.index, view, runs, draw, inputs)
@@ -114,7 +120,7 @@ def build_context(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]
                   provenance: dict, load_split: Callable[[str, bool], Any]) -> dict[str, Any]:
     """Everything the template shows, as plain dicts, lists and strings."""
     qids = [qid for qid in spec.questions if qid in outcomes]
-    build = _Build(out_dir, figures.make_palette(o for qid in qids for o in outcomes[qid]), load_split)
+    build = _Build(out_dir, figures.make_palette(p for qid in qids for p in aggregate_points(outcomes[qid])), load_split)
     sections = [_section(spec, qid, outcomes[qid], profile, build) for qid in qids]
     parts: dict[str, list[dict]] = {}
     for section in sections:
@@ -127,7 +133,7 @@ def build_context(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]
         "css": (templates_dir() / "report.css").read_text(encoding="utf-8"),
         "parts": [{"title": title, "id": "part-" + slug(title), "sections": members}
                   for title, members in parts.items()],
-        "checks": checks, "check_counts": _count_verdicts(checks),
+        "checks": checks, "check_counts": _count_verdicts(checks), "distribution_counts": _count_distribution(checks),
         "provenance": _provenance(provenance, outcomes, qids),
     }
 
@@ -158,6 +164,7 @@ def _environment():
 def _section(spec: Spec, qid: str, runs: list[RunOutcome], profile: str, build: _Build) -> dict[str, Any]:
     question = spec.questions[qid]
     present = [o for o in runs if o.result is not None]
+    points = aggregate_points(runs)  # one per grid point, over its seeds
     needs_runs = any(VIEWS.get(view.kind).uses_runs for view in question.views) or bool(question.observers)
     untrained = needs_runs and not present
     views = [(i, v) for i, v in enumerate(question.views, 1) if not (untrained and VIEWS.get(v.kind).uses_runs)]
@@ -167,9 +174,9 @@ def _section(spec: Spec, qid: str, runs: list[RunOutcome], profile: str, build: 
         "deviations": list(dict.fromkeys(d for o in runs for d in o.planned.overlays)),
         "placeholder": _not_trained(qid, runs) if untrained else None,
         "missing": [_run_name(o) for o in runs if o.result is None] if present else [],
-        "views": _without_repeated_placeholders([(view, VIEWS.get(view.kind).render(ViewCanvas(build, qid, i), view, runs))
+        "views": _without_repeated_placeholders([(view, VIEWS.get(view.kind).render(ViewCanvas(build, qid, i), view, points))
                                                  for i, view in views]),
-        "observations": _observations(question, present),
+        "observations": _observations(question, [p for p in points if p.result is not None]),
         "checks": [_check_row(c, slug(qid)) for c in _checks(qid, question, runs, profile)],
     }
 
@@ -290,18 +297,28 @@ def _figure_item(build: _Build, qid: str, index: int, view, runs: list[RunOutcom
         return _placeholder(f"No data for this figure yet ({view.caption or view.kind}).")
     build.figures += 1
     missing = [_run_name(o) for o in runs if o.result is None]
+    notes = [f"Not trained yet, so not drawn: {'; '.join(missing)}."] if missing else []
+    seeds = sorted({count_seeds(o) for o in runs if o.result is not None})
+    if seeds and seeds[-1] > 1:
+        said = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+        notes.append(figures.SEED_NOTES.get(view.kind, "").format(n=said))
     return {"template": "_figure.html.j2", "number": build.figures, "caption": view.caption,
             "src": f"figures/{path.name}", "id": f"{slug(qid)}-{index}", "kind": view.kind,
-            "note": f"Not trained yet, so not drawn: {'; '.join(missing)}." if missing else ""}
+            "note": " ".join(n for n in notes if n)}
 
 
 def _figure_digest(view, runs: list[RunOutcome], palette: dict, inputs: Any) -> str:
     """What a figure is drawn from: the view, each run's identity and length, its colour, the drawing code."""
     runs_seen = [(o.planned.key, repr(o.planned.budget), sorted(o.planned.labels.items(), key=str),
                   len(o.result.epochs) if o.result else None, o.result.stop_reason if o.result else None,
-                  repr(palette.get(o.planned.key))) for o in runs]
+                  repr(palette.get(o.planned.key)), _seeds_seen(o)) for o in runs]
     blob = json.dumps([view.model_dump(), runs_seen, repr(inputs), _FIGURES_SOURCE_HASH], default=str, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _seeds_seen(point: RunOutcome) -> list[Any]:
+    seeds = getattr(point, "seeds", ())
+    return [(s.planned.key, len(s.result.epochs) if s.result else None) for s in seeds] if len(seeds) > 1 else []
 
 
 def _reuse_figure(folder: Path, stem: str, digest: str) -> Path | None:
@@ -330,8 +347,10 @@ def _observations(question: Question, present: list[RunOutcome]) -> list[str]:
         return []
     from reportgen.analysis.observations import observe
 
+    from reportgen.analysis.noise import seeds_note
+
     paragraphs = [" ".join(observe(o.kind, present, o.args)) for o in question.observers]
-    return [p for p in paragraphs if p]
+    return [p for p in [seeds_note(present), *paragraphs] if p]
 
 
 def _checks(qid: str, question: Question, runs: list[RunOutcome], profile: str) -> list[Any]:
@@ -353,8 +372,26 @@ def _check_row(check: Any, anchor: str) -> dict[str, Any]:
                     + (unit if tables.is_numeric(check.measured) else ""),
         "difference": _difference(check), "verdict": check.verdict,
         "verdict_class": VERDICT_CLASSES.get(check.verdict, "na"), "reason": check.reason, "note": check.note,
+        "distribution": _distribution(check), "in_range": check.in_seed_range,
+        "within_2_sigmas": None if check.sigmas is None else abs(check.sigmas) <= 2,
         "source": re.sub(r"([:_])", "\\1\u200b", check.source),  # break opportunities in 'file_hash.txt:12-34'
     }
+
+
+def _distribution(check: Any) -> str:
+    """Where the reference lies among our seeds: 'mean of 3 seeds, range 86.1–87.0; reference inside, 0.4 sd'."""
+    if check.seeds < 2:
+        return ""
+    said = f"mean of {check.seeds} seeds"
+    if check.seed_min is None:
+        return said
+    low, high = (tables.format_value(check.metric, v) for v in (check.seed_min, check.seed_max))
+    said += f", range {low}–{high}"
+    if check.in_seed_range is not None:
+        said += "; reference " + ("inside it" if check.in_seed_range else "outside it")
+    if check.sigmas is not None:
+        said += f", {abs(check.sigmas):.1f} sd {'above' if check.sigmas > 0 else 'below'} the mean"
+    return said
 
 
 def _number(value: Any) -> str:
@@ -369,6 +406,14 @@ def _difference(check: Any) -> str:
     if check.metric in ("final_accuracy", "best_accuracy"):
         return f"{check.difference:+.2f}"
     return f"{check.difference:+,.0f}" if float(check.difference).is_integer() else f"{check.difference:+.3g}"
+
+
+def _count_distribution(checks: list[dict]) -> dict[str, int]:
+    """How many references have a seed range, lie inside it, and lie within 2 sd of the seeds' mean."""
+    ranged = [row for row in checks if row["in_range"] is not None]
+    spread = [row for row in checks if row["within_2_sigmas"] is not None]
+    return {"ranged": len(ranged), "inside": sum(bool(row["in_range"]) for row in ranged),
+            "spread": len(spread), "within_2_sigmas": sum(bool(row["within_2_sigmas"]) for row in spread)}
 
 
 def _count_verdicts(checks: list[dict]) -> dict[str, int]:

@@ -99,7 +99,7 @@ class DatasetTableArgs(ViewArgs):
 def render_table(canvas, view: TableArgs, runs: list[RunOutcome]) -> dict[str, Any]:
     from reportgen.analysis import tables
 
-    return canvas.table(tables.run_table(view, runs), view.caption)
+    return canvas.table(tables.run_table(view, runs), view.caption, per_seed=tables.per_seed_table(view, runs))
 
 
 def render_epoch_table(canvas, view: EpochTableArgs, runs: list[RunOutcome]) -> dict[str, Any]:

@@ -6,8 +6,10 @@ from statistics import fmean
 
 from pydantic import Field
 
+from reportgen.analysis import noise
 from reportgen.analysis import wording as w
-from reportgen.analysis.lr_observers import failure_epoch
+from reportgen.analysis.aggregate import PointOutcome, failed_seeds, seed_values
+from reportgen.analysis.lr_observers import failure_epoch, target_epoch, target_text
 from reportgen.analysis.metrics import best_accuracy, epochs_to_target, final_accuracy, final_train_loss
 from reportgen.registry import Args, NoArgs
 from reportgen.results import PROBE_STEPS, STOP_REASONS, RunOutcome, RunResult
@@ -24,12 +26,25 @@ def divergence(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
     """Which runs diverged or sat at chance level, at which epoch, and their final accuracy."""
     runs = w.distinct(outcomes)
     name = w.name_runs(runs)
-    failed = [o for o in runs if o.result.diverged or w.at_chance(final_accuracy(o.result))]
+    failed = [o for o in runs if failed_seeds(o, _failed)[0]]
     if not failed:
         low = min(runs, key=lambda o: final_accuracy(o.result))
         return [f"No run diverged or ended at chance level: the lowest final test accuracy is "
-                f"{w.fmt_acc(final_accuracy(low.result))} ({name(low)})."]
-    return [_failure_sentence(name(o), o.result) for o in failed]
+                f"{noise.acc_text(low)} ({name(low)})."]
+    return [_failure_of_point(name(o), o) for o in failed]
+
+
+def _failed(r: RunResult) -> bool:
+    return r.diverged or w.at_chance(final_accuracy(r))
+
+
+def _failure_of_point(name: str, point: RunOutcome) -> str:
+    """The failure of the point's first failed seed, with how many of its seeds failed."""
+    failed, n = failed_seeds(point, _failed)
+    first = next(r for r in (point.measured if isinstance(point, PointOutcome) else [point.result]) if _failed(r))
+    if n < 2:
+        return _failure_sentence(name, first)
+    return f"In {failed} of {n} seeds: " + _failure_sentence(name, first)[0].lower() + _failure_sentence(name, first)[1:]
 
 
 def _failure_sentence(name: str, r: RunResult) -> str:
@@ -64,12 +79,20 @@ def overfitting(outcomes: list[RunOutcome], args: OverfittingArgs) -> list[str]:
         return notes
     rises = {o.planned.key: _test_loss_rise(o.result) for o in usable}
     rising = [o for o in usable if rises[o.planned.key][2] > margin]
-    sentences = [_overfit_sentence(name(o), o.result, *rises[o.planned.key]) for o in rising]
+    sentences = [_overfit_sentence(name(o), o.result, *rises[o.planned.key]) + _seeds_rising(o, margin) for o in rising]
     if not any(_train_fell(o.result, rises[o.planned.key][0]) for o in rising):
         top = max(usable, key=lambda o: rises[o.planned.key][2])
         sentences.insert(0, f"No run overfits: no final test loss sits more than {margin * 100:g} % above its minimum while "
                             f"the training loss falls (largest rise: {name(top)}, {_percent(rises[top.planned.key][2], 1)}).")
     return sentences + notes
+
+
+def _seeds_rising(point: RunOutcome, margin: float) -> str:
+    """' (mean curves; the test loss rose this much in 2 of 3 seeds)' when there are several seeds."""
+    rises = [r for r in seed_values(point, lambda r: _finite_losses(r) and _test_loss_rise(r)[2] > margin)]
+    if len(rises) < 2:
+        return ""
+    return f" (mean curves over {len(rises)} seeds; the rise exceeds {margin * 100:g} % in {sum(rises)} of them)"
 
 
 def _percent(fraction: float, digits: int) -> str:
@@ -115,19 +138,27 @@ def convergence(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
 def _target_speed(runs: list[RunOutcome]) -> list[str]:
     name = w.name_runs(runs)
     target = w.fmt_acc(runs[0].result.budget.until_accuracy)
-    reached = sorted((o for o in runs if isinstance(epochs_to_target(o.result), int)),
-                     key=lambda o: epochs_to_target(o.result))
+    reached = sorted((o for o in runs if target_epoch(o) is not None), key=target_epoch)
     missed = [o for o in runs if o not in reached]
     sentences = []
     if reached:
-        listing = "; ".join(f"{name(o)} at epoch {epochs_to_target(o.result)}" for o in reached)
+        listing = "; ".join(f"{name(o)} at {target_text(o)}" for o in reached)
         sentences.append(f"Runs reaching {target}: {listing}.")
-        sentences += _extremes([(name(o), epochs_to_target(o.result)) for o in reached], "epoch")
+        sentences += _extremes([(name(o), target_epoch(o)) for o in reached], "epoch")
+        if len(reached) > 1 and target_epoch(reached[0]) != target_epoch(reached[-1]):
+            sentences.append(noise.compare_sentence(f"The fastest, {name(reached[0])},", reached[0],
+                                                    f"the slowest, {name(reached[-1])}", reached[-1], _reached_epoch,
+                                                    f"epochs to {target}", "epochs"))
     if missed:
-        listing = "; ".join(f"{name(o)} (best {w.fmt_acc(best_accuracy(o.result))} in "
+        listing = "; ".join(f"{name(o)} (best {noise.acc_text(o, best_accuracy)} in "
                             f"{w.plural(len(o.result.epochs), 'epoch')}, stopped: {o.result.stop_reason})" for o in missed)
         sentences.append(f"Never reached {target}: {listing}.")
     return sentences
+
+
+def _reached_epoch(r: RunResult) -> int | None:
+    value = epochs_to_target(r)
+    return value if isinstance(value, int) else None
 
 
 def _plateau_speed(runs: list[RunOutcome]) -> list[str]:
@@ -136,13 +167,19 @@ def _plateau_speed(runs: list[RunOutcome]) -> list[str]:
     sentences = [_near_best_sentence(name(o), o.result) for o in ok]
     sentences += _extremes([(name(o), _near_best_epoch(o.result)) for o in ok], "epoch")
     if len(ok) > 1:
-        first = max(ok, key=lambda o: o.result.epochs[0].test_accuracy)
+        first, second = sorted(ok, key=lambda o: o.result.epochs[0].test_accuracy, reverse=True)[:2]
         sentences.append(f"Highest accuracy after the first epoch: {name(first)} "
-                         f"({w.fmt_acc(first.result.epochs[0].test_accuracy)}).")
+                         f"({noise.acc_text(first, _first_epoch_accuracy)}).")
+        sentences.append(noise.compare_sentence(name(first), first, name(second), second, _first_epoch_accuracy,
+                                                "accuracy after the first epoch"))
     left_out = [name(o) for o in runs if o not in ok]
     if left_out:
         sentences.append(f"Left out because they diverged or stayed at chance level: {w.join_words(left_out)}.")
     return sentences
+
+
+def _first_epoch_accuracy(r: RunResult) -> float:
+    return r.epochs[0].test_accuracy
 
 
 def _near_best_epoch(r: RunResult) -> int:
@@ -161,10 +198,10 @@ def _extremes(pairs: list[tuple[str, int]], unit: str) -> list[str]:
         return []
     low, high = min(p[1] for p in pairs), max(p[1] for p in pairs)
     if low == high:
-        return [f"All of them got there at the same {unit}, {low}."]
+        return [f"All of them got there at the same {unit}, {low:g}."]
     fast = w.join_words(n for n, v in pairs if v == low)
     slow = w.join_words(n for n, v in pairs if v == high)
-    return [f"Fastest: {fast} ({unit} {low}); slowest: {slow} ({unit} {high})."]
+    return [f"Fastest: {fast} ({unit} {low:g}); slowest: {slow} ({unit} {high:g})."]
 
 
 # ---------------------------------------------------------------- gradient_trend

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import math
 import textwrap
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from reportgen.analysis.aggregate import seed_summary
 from reportgen.analysis.metrics import axis_label, metric
 from reportgen.analysis.tables import describe_budget, format_value, label_text, run_label, varying_fields
 from reportgen.results import RunOutcome, RunResult
@@ -31,6 +33,11 @@ BAR_LABEL_CHARS = 48  # longer bar labels wrap onto a second line
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
 MARKERS = ("o", "s", "^", "D", "v", "<", ">")  # 7 is prime to 18: colour and marker pairs repeat late
+SEED_NOTES = {  # what a figure drawn over several seeds shows, said under it
+    "curves": "Lines are the means over {n} seeds; the shaded band spans the seeds' minimum to maximum.",
+    "step_curves": "Lines are the means over {n} seeds; the shaded band spans the seeds' minimum to maximum.",
+    "bars": "Bars are the means over {n} seeds; whiskers show ±1 standard deviation.",
+}
 SIGNED_SERIES = {"grad_mean"}  # may be negative: never a log scale
 _RC = {
     "font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8, "legend.fontsize": 7.5, "xtick.labelsize": 7.5,
@@ -148,12 +155,31 @@ def _plot_run(ax, outcome: RunOutcome, get, style: RunStyle, name: str, mark_sto
     x, y = get(outcome.result)
     y = np.asarray(y, dtype=float)
     finite = np.isfinite(y)
+    _draw_band(ax, outcome, get, style)
     ax.plot(x, np.where(finite, y, np.nan), color=style.colour, marker=style.marker,
             markevery=max(1, math.ceil(len(x) / 8)), label=name)
     bad = _first_bad(x, finite, outcome.result if mark_stop else None)
     if bad is not None:  # an x on the top edge where the run diverged: the line cannot go there
         ax.plot([bad], [0.97], marker="x", color=style.colour, markersize=7, markeredgewidth=1.8,
                 transform=ax.get_xaxis_transform(), clip_on=False, linestyle="none")
+
+
+def _draw_band(ax, outcome: RunOutcome, get, style: RunStyle) -> None:
+    """The seeds' minimum-to-maximum band behind a mean line (nothing with one seed)."""
+    import numpy as np
+
+    seeds = [get(r) for r in getattr(outcome, "measured", [])]
+    if len(seeds) < 2:
+        return
+    length = max(len(xs) for xs, _ in seeds)
+    rows = np.full((len(seeds), length), np.nan)
+    for i, (_, ys) in enumerate(seeds):
+        rows[i, :len(ys)] = np.where(np.isfinite(ys), ys, np.nan)
+    x = next(xs for xs, _ in seeds if len(xs) == length)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an epoch no finite seed reached
+        low, high = np.nanmin(rows, axis=0), np.nanmax(rows, axis=0)
+    ax.fill_between(x, low, high, color=style.colour, alpha=0.15, linewidth=0)
 
 
 def _first_bad(x: list[int], finite, result: RunResult | None) -> int | None:
@@ -242,7 +268,9 @@ def bars_figure(view: BarsArgs, outcomes: list[RunOutcome], path: Path,
                 palette: dict[str, RunStyle] | None = None) -> Path | None:
     """Horizontal bars, one per run, labelled with the value; a panel per stop rule when they differ."""
     metric_value = metric(view.metric).value
-    values = [_finite_or_none(metric_value(o.result)) if o.result else None for o in outcomes]
+    summaries = [seed_summary(o, metric_value) for o in outcomes]
+    values = [_finite_or_none(s.mean) for s in summaries]
+    errors = [s.std or 0.0 for s in summaries]
     if all(v is None for v in values):
         return None
     palette = palette or make_palette(outcomes)
@@ -256,26 +284,28 @@ def bars_figure(view: BarsArgs, outcomes: list[RunOutcome], path: Path,
                       hgap=0.5 if titled else 0.2, wgap=0)
     with _figure(path, [len(p) * 0.24 + 0.1 for p in panels.values()], 1, margins, sharey=False) as (fig, axes):
         for ax, (budget, members) in zip(axes[:, 0], panels.items()):
-            _draw_bars(ax, [outcomes[i] for i in members], [values[i] for i in members], fields, palette, view.metric)
+            _draw_bars(ax, [outcomes[i] for i in members], [values[i] for i in members], fields, palette, view.metric,
+                       [errors[i] for i in members])
             if len(panels) > 1:
                 ax.set_title(f"Runs trained {describe_budget(budget)}", loc="left")
         axes[-1][0].set_xlabel(axis_label(view.metric))
     return path
 
 
-def _draw_bars(ax, members, values, fields, palette, metric: str) -> None:
+def _draw_bars(ax, members, values, fields, palette, metric: str, errors: list[float]) -> None:
     from matplotlib.ticker import FuncFormatter
 
     y = list(range(len(members)))
     heights = [v if v is not None else 0 for v in values]
     colours = [palette[o.planned.key].colour for o in members]
-    bars = ax.barh(y, heights, color=colours, height=0.7)
-    texts = [format_value(metric, v) if v is not None else ("not run" if o.result is None else "—")
-             for o, v in zip(members, values)]
+    whiskers = {"xerr": errors, "error_kw": {"elinewidth": 0.8, "capsize": 2}} if any(errors) else {}
+    bars = ax.barh(y, heights, color=colours, height=0.7, **whiskers)
+    texts = [(format_value(metric, v) + (f" ± {format_value(metric, e)}" if e else "")) if v is not None
+             else ("not run" if o.result is None else "—") for o, v, e in zip(members, values, errors)]
     ax.bar_label(bars, labels=texts, padding=3, fontsize=7)
     ax.set_yticks(y, [textwrap.fill(run_label(o.planned, fields), BAR_LABEL_CHARS) for o in members])
     ax.invert_yaxis()  # first run on top, as in the tables
-    ax.set_xlim(0, max(heights) * 1.12 or 1)
+    ax.set_xlim(0, max(h + e for h, e in zip(heights, errors)) * 1.18 or 1)
     ax.grid(axis="y", visible=False)
     if metric == "params":
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))

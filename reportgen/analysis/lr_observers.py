@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import math
 
+from reportgen.analysis import noise
 from reportgen.analysis import wording as w
+from reportgen.analysis.aggregate import epochs_to_target_summary, failed_seeds, seed_summary
 from reportgen.analysis.metrics import best_accuracy, epochs_to_target, final_accuracy
 from reportgen.registry import NoArgs
 from reportgen.results import STOP_REASONS, RunOutcome, RunResult
@@ -15,7 +17,8 @@ STOP_VERBS = {"diverged": "diverged", "stuck at chance": "got stuck at chance"}
 
 
 def _acc(o: RunOutcome) -> float:
-    value = final_accuracy(o.result)
+    """The final accuracy the point ranks by: the mean over its seeds (-inf when none is finite)."""
+    value = seed_summary(o, final_accuracy).mean
     return -math.inf if value is None or math.isnan(value) else value
 
 
@@ -62,8 +65,10 @@ def _failure(o: RunOutcome) -> str | None:
     """How the run failed (diverged, at chance, unstable), with numbers; None when it trained."""
     r = o.result
     if r.diverged:
-        return (f"{_lr(o)} {STOP_VERBS[r.stop_reason]} at epoch {failure_epoch(r)} ({STOP_REASONS[r.stop_reason]}), "
-                f"ending at {w.fmt_acc(final_accuracy(r))}")
+        failed, n = failed_seeds(o, lambda run: run.diverged)
+        seeds = f" in {failed} of {n} seeds" if n > 1 else ""
+        return (f"{_lr(o)} {STOP_VERBS[r.stop_reason]}{seeds} at epoch {failure_epoch(r)} "
+                f"({STOP_REASONS[r.stop_reason]}), ending at {noise.acc_text(o)}")
     if w.at_chance(best_accuracy(r)):
         return f"{_lr(o)} never rose above chance level (best {w.fmt_acc(best_accuracy(r))})"
     signs = instability(r)
@@ -99,7 +104,7 @@ def _lr_accuracy(runs: list[RunOutcome]) -> list[str]:
     """The ranking of one model's rates by final accuracy, then what the other rates did."""
     name = w.describe_run(runs[0])
     runs = sorted(runs, key=lambda o: o.planned.labels.get("lr") or 0, reverse=True)
-    listing = ", ".join(f"{_lr(o)} {w.fmt_acc(final_accuracy(o.result))}" for o in runs)
+    listing = ", ".join(f"{_lr(o)} {noise.acc_text(o)}" for o in runs)
     if len({o.planned.labels.get("lr") for o in runs}) < 2:
         return [f"Only one learning rate was measured for {name} ({listing} {_after(runs)}), "
                 "so the effect of the rate cannot be read here."]
@@ -116,7 +121,9 @@ def _lr_accuracy(runs: list[RunOutcome]) -> list[str]:
     ranking = f"For {name}, the final test accuracy {_after(runs)} is {listing}: {best_text}{worst_text}."
     larger = [o for o in runs if o.planned.labels["lr"] > max(lrs)]
     smaller = [o for o in runs if o.planned.labels["lr"] < min(lrs)]
-    return [ranking, *_larger_notes(larger, top), *filter(None, (_smaller_note(o, top) for o in smaller))]
+    leader, runner_up = sorted(runs, key=_acc, reverse=True)[:2]
+    claim = noise.compare_sentence(f"The best rate, {_lr(leader)},", leader, f"the next, {_lr(runner_up)}", runner_up)
+    return [ranking, claim, *_larger_notes(larger, top), *filter(None, (_smaller_note(o, top) for o in smaller))]
 
 
 def _larger_notes(larger: list[RunOutcome], top: float) -> list[str]:
@@ -177,20 +184,47 @@ def _largest_common_rate(by_model: dict[str, list[RunOutcome]]) -> list[str]:
     return [f"At the largest rate measured for every model, lr {w.fmt_lr(lr)}: {listing}."]
 
 
+def target_epoch(o: RunOutcome) -> float | None:
+    """The epoch a point reached its target: the seeds' median, None when no seed reached it."""
+    return epochs_to_target_summary(o)[0]
+
+
+def target_text(o: RunOutcome) -> str:
+    """'epoch 5', 'epoch 5 (median; 4–6 over 3 seeds)', '… reached in 2 of 3 seeds'."""
+    middle, reached, n, epochs = epochs_to_target_summary(o)
+    said = f"epoch {w.fmt_value(middle) if middle != int(middle) else int(middle)}"
+    if n > 1:
+        spread = f"{epochs[0]}–{epochs[-1]}" if epochs[0] != epochs[-1] else f"all {epochs[0]}"
+        said += f" (median of {reached}; {spread})" if reached == n else f" (median of the {reached} of {n} seeds that reached it; {spread})"
+    return said
+
+
+def _missed_text(o: RunOutcome) -> str:
+    _, reached, n, _ = epochs_to_target_summary(o)
+    seeds = f" in {n - reached} of {n} seeds" if n > 1 else ""
+    return f"{_lr(o)} never{seeds} (best {noise.acc_text(o, best_accuracy)}; {_stop_note(o.result)})"
+
+
 def _lr_target(runs: list[RunOutcome]) -> list[str]:
     name, target = w.describe_run(runs[0]), runs[0].result.budget.until_accuracy
-    reached = sorted((o for o in runs if isinstance(epochs_to_target(o.result), int)),
-                     key=lambda o: epochs_to_target(o.result))
+    reached = sorted((o for o in runs if target_epoch(o) is not None), key=target_epoch)
     missed = [o for o in runs if o not in reached]
-    parts = [f"{_lr(o)} at epoch {epochs_to_target(o.result)}" for o in reached]
-    parts += [f"{_lr(o)} never (best {w.fmt_acc(best_accuracy(o.result))}; {_stop_note(o.result)})" for o in missed]
+    parts = [f"{_lr(o)} at {target_text(o)}" for o in reached] + [_missed_text(o) for o in missed]
     if len(runs) == 1:
-        r = runs[0].result
-        when = (f"came at epoch {epochs_to_target(r)}" if reached else
-                f"was never reached (best {w.fmt_acc(best_accuracy(r))}; {_stop_note(r)})")
+        when = f"came at {target_text(runs[0])}" if reached else f"was never reached ({_missed_text(runs[0])})"
         return [f"For {name} at {_lr(runs[0])} the {w.fmt_acc(target)} target {when}."]
     if not reached:
         return [f"For {name} no learning rate reached {w.fmt_acc(target)}: {'; '.join(parts)}."]
-    first = [o for o in reached if epochs_to_target(o.result) == epochs_to_target(reached[0].result)]
-    best = f"soonest at {w.join_words(_lr(o) for o in first)} (epoch {epochs_to_target(first[0].result)})"
-    return [f"For {name} the {w.fmt_acc(target)} target came {best}; by rate: {'; '.join(parts)}."]
+    first = [o for o in reached if target_epoch(o) == target_epoch(reached[0])]
+    best = f"soonest at {w.join_words(_lr(o) for o in first)} ({target_text(first[0])})"
+    sentences = [f"For {name} the {w.fmt_acc(target)} target came {best}; by rate: {'; '.join(parts)}."]
+    if len(reached) > 1:
+        sentences.append(noise.compare_sentence(f"The soonest rate, {_lr(reached[0])},", reached[0],
+                                                f"the next, {_lr(reached[1])}", reached[1], _epochs_or_none,
+                                                "epochs to the target", "epochs"))
+    return sentences
+
+
+def _epochs_or_none(r: RunResult) -> int | None:
+    value = epochs_to_target(r)
+    return value if isinstance(value, int) else None

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import math
 
+from reportgen.analysis import noise
 from reportgen.analysis import wording as w
+from reportgen.analysis.aggregate import compare_points, count_seeds, seed_summary
+from reportgen.analysis.stats import NOT_DISTINGUISHABLE
 from pydantic import Field, field_validator
 
 from reportgen.analysis.metrics import final_accuracy, seconds_per_epoch
@@ -28,7 +31,9 @@ def _names(spec: object) -> list[str]:
 
 
 def _acc(o: RunOutcome) -> float:
-    return final_accuracy(o.result)
+    """Mean final accuracy over the point's seeds (NaN when none is finite)."""
+    value = seed_summary(o, final_accuracy).mean
+    return math.nan if value is None else value
 
 
 def _missing(names: list[str], runs: dict[str, RunOutcome]) -> str | None:
@@ -70,11 +75,12 @@ def capacity(outcomes: list[RunOutcome], args: CapacityArgs) -> list[str]:
 
 def _capacity_group(base: RunOutcome, variants: list[RunOutcome]) -> list[str]:
     base_name = w.describe_run(base)
-    parts = [f"{w.describe_run(v)} {w.fmt_acc(_acc(v))} ({w.fmt_points(_acc(v) - _acc(base))}) with "
+    parts = [f"{w.describe_run(v)} {noise.acc_text(v)} ({w.fmt_points(_acc(v) - _acc(base))}) with "
              f"{w.fmt_count(v.result.params)} parameters ({w.fmt_ratio(v.result.params / base.result.params)})"
              for v in variants]
-    sentences = [f"Against {base_name} ({w.fmt_acc(_acc(base))}, {w.fmt_count(base.result.params)} parameters): "
+    sentences = [f"Against {base_name} ({noise.acc_text(base)}, {w.fmt_count(base.result.params)} parameters): "
                  + "; ".join(parts) + "."]
+    sentences += [noise.compare_sentence(w.describe_run(v), v, base_name, base) for v in variants]
     sentences.append(_capacity_verdict(base, variants))
     if len(variants) == 2:
         sentences.append(_variant_duel(*variants))
@@ -87,8 +93,12 @@ def _variant_duel(a: RunOutcome, b: RunOutcome) -> str:
     gap, ratio = _acc(high) - _acc(low), high.result.params / low.result.params
     if gap < w.TIE_POINTS:
         return f"{w.describe_run(a)} and {w.describe_run(b)} end level, with {w.fmt_ratio(a.result.params / b.result.params)} the parameters between them."
-    return (f"{w.describe_run(high)} ends {gap:.1f} points above {w.describe_run(low)} "
-            f"with {w.fmt_ratio(ratio)} its parameters.")
+    said = (f"{w.describe_run(high)} ends {gap:.1f} points above {w.describe_run(low)} "
+            f"with {w.fmt_ratio(ratio)} its parameters")
+    verdict = compare_points(high, low, final_accuracy).verdict
+    if count_seeds(high) > 1 and count_seeds(low) > 1:
+        return f"{said}; {'a gap within seed noise' if verdict == NOT_DISTINGUISHABLE else 'beyond seed noise'}."
+    return f"{said} (single runs)."
 
 
 def _capacity_verdict(base: RunOutcome, variants: list[RunOutcome]) -> str:
@@ -96,7 +106,11 @@ def _capacity_verdict(base: RunOutcome, variants: list[RunOutcome]) -> str:
     accs = [_acc(o) for o in group]
     ratios = [o.result.params / base.result.params for o in variants]
     size = f"{w.fmt_ratio(min(ratios))} to {w.fmt_ratio(max(ratios))} the baseline's parameters"
-    if max(accs) - min(accs) < SMALL_POINTS:
+    noisy = all(count_seeds(o) > 1 for o in group)
+    if noisy and all(compare_points(v, base, final_accuracy).verdict == NOT_DISTINGUISHABLE for v in variants):
+        return (f"No variant differs from the baseline beyond seed noise, while the variants have {size}: "
+                "the change in structure bought no accuracy that these seeds can show.")
+    if not noisy and max(accs) - min(accs) < SMALL_POINTS:
         return (f"All lie within {max(accs) - min(accs):.1f} points of each other while the variants have {size}: "
                 f"the change in structure bought no clear accuracy (gaps under {SMALL_POINTS:g} points cannot be "
                 "ranked with one run per model).")
@@ -148,12 +162,12 @@ def _per_million(o: RunOutcome) -> float:
 
 def _profile(o: RunOutcome) -> str:
     secs = seconds_per_epoch(o.result)
-    return (f"{w.describe_run(o)} reaches {w.fmt_acc(_acc(o))} with {w.fmt_count(o.result.params)} parameters "
+    return (f"{w.describe_run(o)} reaches {noise.acc_text(o)} with {w.fmt_count(o.result.params)} parameters "
             f"({_per_million(o):.1f} accuracy points per million) in {w.fmt_float(secs, 1)} s per epoch")
 
 
 def _efficiency_pair(a: RunOutcome, b: RunOutcome) -> list[str]:
-    sentences = [f"{_profile(a)}; {_profile(b)}."]
+    sentences = [f"{_profile(a)}; {_profile(b)}.", noise.compare_sentence(w.describe_run(a), a, w.describe_run(b), b)]
     failed = [w.describe_run(o) for o in (a, b) if o.result.diverged or w.at_chance(_acc(o))]
     if failed:
         return sentences + [f"{w.join_words(failed)} failed to train, so accuracy per parameter says nothing here."]
@@ -177,7 +191,7 @@ def _efficiency_pair(a: RunOutcome, b: RunOutcome) -> list[str]:
 def activation_effect(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
     """Final and first-epoch accuracy of runs that differ by activation; best and worst."""
     runs = sorted(_by_preset(outcomes).values(), key=_acc, reverse=True)
-    final = "; ".join(f"{w.describe_run(o)} {w.fmt_acc(_acc(o))}" for o in runs)
+    final = "; ".join(f"{w.describe_run(o)} {noise.acc_text(o)}" for o in runs)
     if len(runs) < 2:
         return [f"Only one activation was measured: {final}."]
     first = sorted(runs, key=lambda o: o.result.epochs[0].test_accuracy, reverse=True)
@@ -188,6 +202,8 @@ def activation_effect(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
     same = [o.planned.key for o in first] == [o.planned.key for o in runs]
     sentences.append("The order after the first epoch is the same as at the end." if same
                      else "The order after the first epoch differs from the order at the end.")
+    sentences.append(noise.compare_sentence(f"The best, {w.describe_run(runs[0])},", runs[0],
+                                            f"the next, {w.describe_run(runs[1])}", runs[1]))
     return sentences
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from reportgen.analysis import curve_observers, lr_observers, model_observers
+from reportgen.analysis import axis_observers, curve_observers, lr_observers, model_observers
 from reportgen.registry import Args, NoArgs, Registry, first_line, parse_args
 from reportgen.results import RunOutcome
 
@@ -40,7 +40,8 @@ for _name, _write, _args in (
         ("capacity", model_observers.capacity, model_observers.CapacityArgs),
         ("param_efficiency", model_observers.param_efficiency, model_observers.ParamEfficiencyArgs),
         ("activation_effect", model_observers.activation_effect, NoArgs),
-        ("param_claim", model_observers.param_claim, model_observers.ParamClaimArgs)):
+        ("param_claim", model_observers.param_claim, model_observers.ParamClaimArgs),
+        ("compare", axis_observers.compare_along, axis_observers.CompareArgs)):
     add_observer(_name, _write, _args)
 
 

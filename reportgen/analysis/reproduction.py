@@ -1,8 +1,14 @@
-"""The reproduction check: each reference number from the source documents against our measurement."""
+"""The reproduction check: each reference number from the source documents against our measurement.
+
+With several seeds the measurement is the seeds' mean (median epoch for epochs_to_target), and the
+reference is also placed in the seeds' distribution: inside their range or not, and how many
+standard deviations from their mean.
+"""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import fmean, median, stdev
 
 from reportgen.analysis import wording as w
 from reportgen.analysis.metrics import metric
@@ -28,6 +34,17 @@ class Check:
     source: str
     unit: str
     note: str = ""  # the spec author's note on this reference
+    seeds: int = 1  # measured seeds behind `measured`
+    seed_min: float | None = None  # the seeds' range, with 2 or more numeric seeds
+    seed_max: float | None = None
+    sigmas: float | None = None  # (reference − mean) / std of the seeds; None without a spread
+
+    @property
+    def in_seed_range(self) -> bool | None:
+        """Whether the reference lies within the seeds' min–max; None when there is no range to speak of."""
+        if self.seed_min is None or not w.is_number(self.reference):
+            return None
+        return self.seed_min - 1e-9 <= float(self.reference) <= self.seed_max + 1e-9
 
 
 def check_references(question_id: str, references: list[Reference], outcomes: list[RunOutcome],
@@ -40,9 +57,9 @@ def _check(question_id: str, ref: Reference, outcomes: list[RunOutcome], profile
     matching = [o for o in outcomes if _matches(ref.select, o.planned.labels)]
     label = _label(ref, matching[0] if matching else None)
 
-    def make(measured, difference, verdict, reason) -> Check:
+    def make(measured, difference, verdict, reason, spread=(1, None, None, None)) -> Check:
         return Check(question_id, label, ref.metric, ref.value, measured, difference, ref.tolerance, verdict,
-                     reason, ref.source, ref.unit, ref.note)
+                     reason, ref.source, ref.unit, ref.note, *spread)
 
     if not matching:
         return make(None, None, "not measured", "no run of this question matches the selection")
@@ -52,11 +69,31 @@ def _check(question_id: str, ref: Reference, outcomes: list[RunOutcome], profile
         missing = all(o.result is None for o in matching)
         return make(None, None, "not measured",
                     "the run is not in the cache" if missing else f"{ref.metric} is not defined for this run")
-    outcome, measured = found[0]
+    outcome = found[0][0]
+    measured, spread = _over_seeds([value for _, value in found], ref.value)
     difference, within = _compare(ref.value, measured, ref.tolerance)
     if within:
-        return make(measured, difference, "within tolerance", "")
-    return make(measured, difference, "outside tolerance", _reason(ref, outcome, profile))
+        return make(measured, difference, "within tolerance", "", spread)
+    return make(measured, difference, "outside tolerance", _reason(ref, outcome, profile, spread[0]), spread)
+
+
+def _over_seeds(values: list, reference: float | str) -> tuple[float | int | str, tuple]:
+    """(the measurement, (seeds, min, max, sigmas)): a mean of numbers, a median epoch, or 'not reached'."""
+    numbers = [float(v) for v in values if w.is_number(v) and math.isfinite(v)]
+    n = len(values)
+    if len(values) == 1:
+        return values[0], (1, None, None, None)
+    if len(numbers) < n / 2:  # most seeds never reached the target
+        return NOT_REACHED, (n, None, None, None)
+    all_ints = all(isinstance(v, int) for v in values if w.is_number(v))
+    measured = median(numbers) if all_ints and len(numbers) < n else fmean(numbers)
+    if all_ints and measured == int(measured):
+        measured = int(measured)
+    if len(numbers) < 2:
+        return measured, (n, None, None, None)
+    std = stdev(numbers)
+    sigmas = (float(reference) - fmean(numbers)) / std if w.is_number(reference) and std > 0 else None
+    return measured, (n, min(numbers), max(numbers), sigmas)
 
 
 def _matches(select: dict, labels: dict) -> bool:
@@ -84,7 +121,7 @@ def _compare(reference: float | str, measured: float | int | str, tolerance: flo
     return difference, abs(difference) <= tolerance + 1e-9  # 1e-9: 87.3 − 85.3 is not exactly 2.0 in floats
 
 
-def _reason(ref: Reference, outcome: RunOutcome, profile: str) -> str:
+def _reason(ref: Reference, outcome: RunOutcome, profile: str, seeds: int = 1) -> str:
     result = outcome.result
     if profile == "smoke":
         return f"smoke profile: tiny subset and {w.plural(len(result.epochs), 'epoch')}, not comparable"
@@ -92,7 +129,8 @@ def _reason(ref: Reference, outcome: RunOutcome, profile: str) -> str:
         return f"profile changed the protocol: {'; '.join(outcome.planned.overlays)}"
     if ref.metric == "params":
         return "architecture differs from the reference"
-    reason = "single-seed reference; seed and initialisation differ"
+    reason = ("single-seed reference; seed and initialisation differ" if seeds == 1 else
+              f"single-seed reference against the mean of our {seeds} seeds")
     if result.stop_reason not in CLEAN_STOPS:
         reason += f"; our run stopped: {result.stop_reason} ({STOP_REASONS.get(result.stop_reason, '?')})"
     return reason

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
+from statistics import median
 from typing import TYPE_CHECKING, Any, Iterable
 
 import pandas as pd
 
+from reportgen.analysis.aggregate import count_seeds, seed_values
 from reportgen.analysis.metrics import METRICS, column_value, metric
+from reportgen.analysis.stats import summarize
 from reportgen.analysis.wording import fmt_lr
 from reportgen.results import Budget, PlannedRun, RunOutcome
 
@@ -77,16 +81,69 @@ def describe_budget(budget: Budget) -> str:
 
 # ---------------------------------------------------------------- tables
 
+@dataclass(frozen=True)
+class Spread:
+    """A table cell over seeds: the mean and standard deviation of a numeric metric (CSV: two columns)."""
+
+    mean: float
+    std: float
+    n: int
+
+
 def run_table(view: TableArgs, outcomes: list[RunOutcome]) -> pd.DataFrame:
-    """One row per run with the view's columns; a missing run's metrics read 'not run'."""
+    """One row per run (or grid point, over its seeds) with the view's columns; missing runs read 'not run'."""
     rows = [[_run_cell(o, column) for column in view.columns] for o in outcomes]
-    return _frame(rows, list(view.columns), [metric(c).title for c in view.columns], [])
+    seeds = sorted({count_seeds(o) for o in outcomes if o.result is not None})
+    notes = []
+    if seeds and seeds[-1] > 1:
+        said = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+        notes.append(f"Each row is a setting trained with {said} seeds: numbers are mean ± standard deviation "
+                     "over the seeds; the rows per seed are in the CSV file marked “seeds”.")
+    return _frame(rows, list(view.columns), [metric(c).title for c in view.columns], notes)
+
+
+def per_seed_table(view: TableArgs, outcomes: list[RunOutcome]) -> pd.DataFrame | None:
+    """The same table with one row per seed (and a seed column); None when no row has several seeds."""
+    if not any(count_seeds(o) > 1 for o in outcomes):
+        return None
+    seeds = [s for o in outcomes for s in getattr(o, "seeds", (o,))]
+    columns = ["seed", *(c for c in view.columns if c != "seed")]
+    return run_table(view.model_copy(update={"columns": columns}), seeds)
 
 
 def _run_cell(outcome: RunOutcome, column: str) -> Any:
-    if outcome.result is None and metric(column).kind != "label":
+    entry = metric(column)
+    if outcome.result is None and entry.kind != "label":
         return NOT_RUN
+    if entry.kind == "run" and count_seeds(outcome) > 1:
+        return _over_seeds(column, seed_values(outcome, entry.value))
     return column_value(outcome, column)
+
+
+def _over_seeds(column: str, values: list[Any]) -> Any:
+    """One cell for several seeds: mean ± std of numbers; a shared word, or each word with its count."""
+    numbers = [v for v in values if is_numeric(v)]
+    if len(numbers) == len(values):
+        if len(set(numbers)) == 1:
+            return numbers[0]  # the same in every seed (a parameter count): no spread to show
+        summary = summarize(numbers)
+        return Spread(summary.mean, summary.std or 0.0, summary.n) if summary.n > 1 else summary.mean
+    if column == "epochs_to_target":
+        return _target_cell(values)
+    counts = {v: values.count(v) for v in dict.fromkeys(map(str, values))}
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{word} in {count} of {len(values)}" for word, count in counts.items())
+
+
+def _target_cell(values: list[Any]) -> str:
+    reached = sorted(v for v in values if isinstance(v, int))
+    missed = len(values) - len(reached)
+    if not reached:
+        return f"not reached ({len(values)} of {len(values)} seeds)"
+    middle = median(reached)
+    said = f"{middle:g} (median; {reached[0]}–{reached[-1]})" if reached[0] != reached[-1] else f"{middle:g}"
+    return said + (f"; not reached in {missed} of {len(values)}" if missed else "")
 
 
 def epoch_table(view: EpochTableArgs, outcomes: list[RunOutcome]) -> pd.DataFrame:
@@ -99,12 +156,21 @@ def epoch_table(view: EpochTableArgs, outcomes: list[RunOutcome]) -> pd.DataFram
         if outcome.result is None:
             rows.append(labels + [NOT_RUN] * len(EPOCH_TITLES))
             continue
-        for e in outcome.result.epochs:
-            first, last = _logged_losses(e.step_losses, view.log_every)
-            rows.append(labels + [e.epoch, first, last, e.train_loss, e.test_accuracy])
-        notes += _logging_notes(outcome, view.log_every)
+        seeds = [s for s in getattr(outcome, "seeds", (outcome,)) if s.result is not None]
+        for k in range(len(outcome.result.epochs)):
+            cells = [_epoch_cells(s.result.epochs[k], view.log_every) for s in seeds if len(s.result.epochs) > k]
+            rows.append(labels + [k + 1, *(_over_seeds(key, list(values)) for key, values in
+                                           zip(list(EPOCH_TITLES)[1:], zip(*cells)))])
+        notes += [n for s in seeds[:1] for n in _logging_notes(s, view.log_every)]
+        if len(seeds) > 1:
+            notes.append(f"{label_text(outcome.planned, 'model')}: mean ± standard deviation over {len(seeds)} seeds.")
     titles = [metric(f).title if f in METRICS else f for f in fields] + list(EPOCH_TITLES.values())
     return _frame(rows, keys, titles, list(dict.fromkeys(notes)))
+
+
+def _epoch_cells(e, log_every: int) -> tuple[Any, ...]:
+    first, last = _logged_losses(e.step_losses, log_every)
+    return first, last, e.train_loss, e.test_accuracy
 
 
 def _label_value(outcome: RunOutcome, field: str) -> Any:
@@ -181,6 +247,8 @@ def format_value(key: str, value: Any) -> str:
     """A cell as text: accuracies with 2 decimals, losses with 4 significant digits, counts with separators."""
     if value is None:
         return "—"
+    if isinstance(value, Spread):
+        return f"{format_value(key, value.mean)} ± {format_value(key, value.std)}"
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -207,7 +275,7 @@ def significant(value: float, digits: int) -> str:
 
 
 def is_numeric(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float, Spread)) and not isinstance(value, bool)
 
 
 def is_numeric_text(text: str) -> bool:
@@ -217,4 +285,17 @@ def is_numeric_text(text: str) -> bool:
 
 def write_csv(frame: pd.DataFrame, path) -> None:
     """The table's raw values; missing cells empty, non-finite numbers as nan/inf."""
-    frame.map(lambda v: "" if v is None else v).to_csv(path, index=False, na_rep="nan")
+    _spread_as_columns(frame).map(lambda v: "" if v is None else v).to_csv(path, index=False, na_rep="nan")
+
+
+def _spread_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std cells become two numeric CSV columns, '<title> (mean)' and '<title> (std)'."""
+    out = pd.DataFrame(index=frame.index)
+    for title in frame.columns:
+        column = frame[title]
+        if any(isinstance(v, Spread) for v in column):
+            out[f"{title} (mean)"] = [v.mean if isinstance(v, Spread) else v for v in column]
+            out[f"{title} (std)"] = [v.std if isinstance(v, Spread) else (0.0 if is_numeric(v) else None) for v in column]
+        else:
+            out[title] = column
+    return out

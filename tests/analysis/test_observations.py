@@ -19,7 +19,7 @@ def text(sentences: list[str]) -> str:
 
 def test_registry_holds_every_kind_the_spec_uses():
     assert set(OBSERVERS) == {"lr_effect", "divergence", "overfitting", "convergence", "capacity",
-                              "param_efficiency", "gradient_trend", "activation_effect", "param_claim"}
+                              "param_efficiency", "gradient_trend", "activation_effect", "param_claim", "compare"}
 
 
 def test_unknown_kind_is_an_error(make_outcome):
@@ -34,13 +34,13 @@ def own_args(kind: str, candidates: dict) -> dict:
 
 @pytest.mark.parametrize("kind", sorted(OBSERVERS))
 def test_runs_missing_from_the_cache_give_no_sentences(make_outcome, kind):
-    args = own_args(kind, {"groups": ["mlp,mlp_wide"], "pairs": ["mlp,cnn"], "larger": "model_b", "smaller": "model_a"})
+    args = own_args(kind, {"groups": ["mlp,mlp_wide"], "pairs": ["mlp,cnn"], "larger": "model_b", "smaller": "model_a", "along": "lr"})
     assert observe(kind, [make_outcome(missing=True)], args) == []
 
 
 @pytest.mark.parametrize("kind", sorted(OBSERVERS))
 def test_a_single_run_never_crashes(make_outcome, kind):
-    args = own_args(kind, {"groups": ["mlp,mlp_wide"], "pairs": ["mlp,cnn"], "larger": "model_b", "smaller": "mlp"})
+    args = own_args(kind, {"groups": ["mlp,mlp_wide"], "pairs": ["mlp,cnn"], "larger": "model_b", "smaller": "mlp", "along": "lr"})
     sentences = observe(kind, [make_outcome(accs=[50.0])], args)
     assert all(isinstance(s, str) and s for s in sentences)
 

@@ -1,0 +1,121 @@
+"""Run points: the runs of one grid point over its seeds, as one outcome the tables, figures and
+observers read (its curves are the seeds' per-epoch means) with every seed's own outcome kept beside it.
+
+With one seed a point's result is that run's own result, so a one-seed report reads as it always did.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from dataclasses import dataclass
+from statistics import fmean, median
+from typing import Any, Callable
+
+from reportgen.analysis.stats import Comparison, Summary, compare, summarize
+from reportgen.results import EpochMetrics, RunOutcome, RunResult
+
+
+@dataclass(frozen=True)
+class PointOutcome(RunOutcome):
+    """A grid point: `result` holds the mean curves of the seeds that are in the cache."""
+
+    seeds: tuple[RunOutcome, ...] = ()
+
+    @property
+    def measured(self) -> list[RunResult]:
+        return [o.result for o in self.seeds if o.result is not None and o.result.epochs]
+
+    @property
+    def n(self) -> int:
+        return len(self.measured)
+
+
+def aggregate_points(outcomes: list[RunOutcome]) -> list[PointOutcome]:
+    """One PointOutcome per grid point (runs equal in every label but the seed), in order of first appearance."""
+    groups: dict[str, list[RunOutcome]] = {}
+    for o in outcomes:
+        if isinstance(o, PointOutcome):
+            return list(outcomes)  # already aggregated
+        groups.setdefault(_point_id(o), []).append(o)
+    return [_point(members) for members in groups.values()]
+
+
+def _point_id(o: RunOutcome) -> str:
+    labels = {k: v for k, v in o.planned.labels.items() if k != "seed"}
+    return repr((sorted(labels.items(), key=str), o.planned.budget))
+
+
+def _point(members: list[RunOutcome]) -> PointOutcome:
+    seeds = [o.planned.labels.get("seed") for o in members]
+    labels = dict(members[0].planned.labels) | {"seed": seeds[0] if len(members) == 1 else None}
+    planned = dataclasses.replace(members[0].planned, labels=labels)
+    present = [o.result for o in members if o.result is not None]
+    result = None
+    if len(present) == 1 and len(members) == 1:
+        result = present[0]
+    elif present:
+        result = mean_result(present)
+    return PointOutcome(planned, result, tuple(members))
+
+
+def mean_result(results: list[RunResult]) -> RunResult:
+    """The seeds' mean trajectory: epoch k averages the seeds that reached epoch k."""
+    longest = max(len(r.epochs) for r in results)
+    epochs = []
+    for k in range(longest):
+        at = [r.epochs[k] for r in results if len(r.epochs) > k]
+        epochs.append(EpochMetrics(k + 1, _mean([e.train_loss for e in at]), _mean([e.test_loss for e in at]),
+                                   _mean([e.test_accuracy for e in at]), _mean([e.seconds for e in at])))
+    probes = {name: [_mean(list(step)) for step in zip(*(r.probes.get(name, []) for r in results))]
+              for name in results[0].probes}
+    first = results[0]
+    return RunResult(first.key, first.request, first.params, epochs, _common_stop(results), probes, first.budget)
+
+
+def _mean(values: list[float]) -> float:
+    return fmean(values) if all(math.isfinite(v) for v in values) else math.nan
+
+
+def _common_stop(results: list[RunResult]) -> str:
+    """The stop reason most seeds share (ties: the first seed's)."""
+    counts = Counter(r.stop_reason for r in results)
+    return max(counts, key=lambda reason: (counts[reason], reason == results[0].stop_reason))
+
+
+# ---------------------------------------------------------------- per-seed values
+
+def seed_values(point: RunOutcome, value: Callable[[RunResult], Any]) -> list[Any]:
+    """`value` of each measured seed of the point (a plain outcome counts as one seed)."""
+    results = point.measured if isinstance(point, PointOutcome) else ([point.result] if point.result else [])
+    return [value(r) for r in results]
+
+
+def seed_summary(point: RunOutcome, value: Callable[[RunResult], Any]) -> Summary:
+    return summarize([v for v in seed_values(point, value) if isinstance(v, (int, float)) and not isinstance(v, bool)])
+
+
+def compare_points(a: RunOutcome, b: RunOutcome, value: Callable[[RunResult], Any]) -> Comparison:
+    """a − b over seeds, with its 95 % interval (Welch) and the verdict."""
+    def numbers(point: RunOutcome) -> list[float]:
+        return [float(v) for v in seed_values(point, value) if isinstance(v, (int, float)) and math.isfinite(v)]
+    return compare(numbers(a), numbers(b))
+
+
+def count_seeds(point: RunOutcome) -> int:
+    return point.n if isinstance(point, PointOutcome) else int(point.result is not None)
+
+
+def failed_seeds(point: RunOutcome, failed: Callable[[RunResult], bool]) -> tuple[int, int]:
+    """(seeds for which `failed` holds, measured seeds)."""
+    flags = seed_values(point, failed)
+    return sum(bool(f) for f in flags), len(flags)
+
+
+def epochs_to_target_summary(point: RunOutcome) -> tuple[float | None, int, int, list[int]]:
+    """(median epoch of the seeds that reached the target, reached, measured, their epochs)."""
+    from reportgen.analysis.metrics import epochs_to_target
+
+    values = seed_values(point, epochs_to_target)
+    reached = sorted(v for v in values if isinstance(v, int))
+    return (median(reached) if reached else None), len(reached), len(values), reached

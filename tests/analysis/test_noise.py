@@ -1,0 +1,138 @@
+"""Seed noise in the analysis: points over seeds, mean ± std cells, bands, and comparing sentences."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from reportgen.analysis import tables
+from reportgen.analysis.aggregate import aggregate_points, mean_result
+from reportgen.analysis.observations import observe
+from reportgen.analysis.reproduction import check_references
+from reportgen.analysis.stats import compare
+from reportgen.spec import Reference
+from reportgen.views import TableArgs
+
+NAN = math.nan
+
+
+def seeds(make_outcome, accs_per_seed: list[list[float]], **kw):
+    """One outcome per seed of a grid point (same labels but the seed, distinct keys)."""
+    return [make_outcome(accs=accs, seed=seed, **kw) for seed, accs in enumerate(accs_per_seed)]
+
+
+def text(sentences: list[str]) -> str:
+    return " ".join(sentences)
+
+
+def test_a_point_averages_its_seeds_and_keeps_them(make_outcome):
+    runs = seeds(make_outcome, [[80.0, 86.0], [82.0, 88.0], [84.0, 90.0]], lr=0.1)
+    (point,) = aggregate_points(runs)
+    assert point.n == 3 and [e.test_accuracy for e in point.result.epochs] == [82.0, 88.0]
+    assert point.planned.labels["seed"] is None and len(point.seeds) == 3
+
+
+def test_one_seed_is_the_run_itself(make_outcome):
+    run = make_outcome(accs=[80.0, 86.0], lr=0.1, seed=0)
+    (point,) = aggregate_points([run])
+    assert point.result is run.result
+
+
+def test_runs_that_stopped_at_different_epochs_average_what_each_reached(make_outcome):
+    runs = seeds(make_outcome, [[80.0, 86.0], [82.0, 84.0, 86.0, 88.0]], lr=0.1)
+    result = mean_result([r.result for r in runs])
+    assert [e.test_accuracy for e in result.epochs] == [81.0, 85.0, 86.0, 88.0]
+
+
+def test_a_diverged_seed_is_counted_while_the_others_average(make_outcome):
+    good = [make_outcome(accs=[80.0, 85.0], lr=1.0, seed=s) for s in (0, 1)]
+    bad = make_outcome(accs=[10.0, 10.0], train_losses=[NAN, NAN], test_losses=[NAN, NAN], lr=1.0, seed=2,
+                       stop_reason="diverged")
+    said = text(observe("divergence", aggregate_points(good + [bad]), {}))
+    assert "In 1 of 3 seeds" in said
+    frame = tables.run_table(TableArgs(kind="table", columns=["model", "outcome", "final_accuracy"]),
+                             aggregate_points(good + [bad]))
+    assert frame.iloc[0, 1] == "trained in 2 of 3, diverged in 1 of 3"
+    cell = frame.iloc[0, 2]
+    assert isinstance(cell, tables.Spread) and cell.n == 3 and cell.mean == pytest.approx((85 + 85 + 10) / 3)
+
+
+def test_tables_show_mean_and_std_and_write_both_to_csv(make_outcome, tmp_path):
+    points = aggregate_points(seeds(make_outcome, [[86.0], [87.0], [88.0]], lr=0.1, params=500))
+    frame = tables.run_table(TableArgs(kind="table", columns=["model", "final_accuracy", "params"]), points)
+    assert tables.format_value("final_accuracy", frame.iloc[0, 1]) == "87.00 ± 1.00"
+    assert frame.iloc[0, 2] == 500  # equal in every seed: no spread
+    assert any("mean ± standard deviation" in n for n in frame.attrs["notes"])
+    tables.write_csv(frame, tmp_path / "t.csv")
+    header, row = (tmp_path / "t.csv").read_text().splitlines()
+    assert "Final test acc. (%) (mean),Final test acc. (%) (std)" in header and row.endswith("87.0,1.0,500")
+    long = tables.per_seed_table(TableArgs(kind="table", columns=["model", "final_accuracy"]), points)
+    assert list(long.iloc[:, 0]) == [0, 1, 2] and list(long.iloc[:, 2]) == [86.0, 87.0, 88.0]
+
+
+def test_with_one_seed_tables_are_as_before(make_outcome):
+    frame = tables.run_table(TableArgs(kind="table", columns=["model", "final_accuracy"]),
+                             aggregate_points([make_outcome(accs=[86.0], lr=0.1, seed=0)]))
+    assert frame.iloc[0, 1] == 86.0 and frame.attrs["notes"] == []
+
+
+# ---------------------------------------------------------------- comparing sentences
+
+def rates(make_outcome, per_rate: dict[float, list[float]]):
+    return aggregate_points([make_outcome(accs=[a], lr=lr, seed=s) for lr, finals in per_rate.items()
+                             for s, a in enumerate(finals)])
+
+
+def test_overlapping_groups_are_not_distinguishable(make_outcome):
+    said = text(observe("lr_effect", rates(make_outcome, {0.01: [86.5, 87.3, 86.9], 0.001: [87.4, 86.6, 87.3]}), {}))
+    assert "cannot be told apart in final test accuracy over 3 seeds" in said
+    assert "87.1 ± 0.4 % against 86.9 ± 0.4 %" in said
+    assert "beyond seed noise" not in said
+
+
+def test_separated_groups_are_beyond_noise_with_scipy_s_interval(make_outcome):
+    a, b = [88.0, 88.4, 88.2], [85.0, 85.3, 84.9]
+    said = text(observe("lr_effect", rates(make_outcome, {0.1: a, 0.01: b}), {}))
+    c = compare(a, b)
+    assert c.verdict == "beyond seed noise"
+    assert (f"is {c.difference:.1f} points above the next, lr 0.01 in final test accuracy" in said
+            and f"95 % interval +{c.low:.1f} to +{c.high:.1f}" in said and "beyond seed noise" in said)
+
+
+def test_with_one_seed_a_gap_is_said_to_have_no_noise_estimate(make_outcome):
+    said = text(observe("lr_effect", rates(make_outcome, {0.1: [87.2], 0.01: [87.0]}), {}))
+    assert "with no noise estimate" in said and "beyond seed noise" not in said
+
+
+def test_capacity_and_activation_compare_with_their_intervals(make_outcome):
+    runs = [make_outcome(model=m, accs=[a], seed=s, params=p) for m, p, accs in
+            (("mlp", 100, [85.0, 85.2, 85.1]), ("mlp_wide", 300, [85.1, 85.0, 85.3]), ("mlp_deep", 200, [80.0, 80.2, 80.1]))
+            for s, a in enumerate(accs)]
+    said = text(observe("capacity", aggregate_points(runs), {"groups": ["mlp,mlp_wide,mlp_deep"]}))
+    assert "Wider MLP and Tutorial MLP cannot be told apart" in said
+    assert "Deeper MLP is 5.0 points below Tutorial MLP" in said and "beyond seed noise" in said
+    said = text(observe("activation_effect", aggregate_points(runs), {}))
+    assert "The best, Wider MLP, and the next, Tutorial MLP cannot be told apart" in said
+
+
+def test_the_generic_comparison_observer_works_along_any_field(make_outcome):
+    runs = [make_outcome(accs=[a], seed=s, optimizer=opt) for opt, accs in
+            (("adam", [97.0, 97.2, 97.1]), ("sgd", [91.0, 91.5, 90.8])) for s, a in enumerate(accs)]
+    said = text(observe("compare", aggregate_points(runs), {"along": "optimizer"}))
+    assert "Final test accuracy by optimizer: Adam 97.1 ± 0.1 %, SGD 91.1 ± 0.4 %." in said
+    assert "Adam is 6.0 points above SGD" in said and "beyond seed noise" in said
+
+
+def test_epochs_to_target_uses_the_median_and_counts_misses(make_outcome):
+    runs = [make_outcome(accs=accs, lr=0.1, seed=s, until_accuracy=85.0, max_epochs=5)
+            for s, accs in enumerate([[80.0, 86.0], [80, 82, 86.0], [80.0, 81, 82, 83, 84]])]
+    said = text(observe("convergence", aggregate_points(runs), {}))
+    assert "epoch 2.5 (median of the 2 of 3 seeds that reached it; 2–3)" in said
+
+
+def test_the_reproduction_check_places_the_reference_among_the_seeds(make_outcome):
+    runs = seeds(make_outcome, [[86.0], [87.0], [88.0]], lr=0.1)
+    ref = Reference(select={"lr": 0.1}, metric="final_accuracy", value=88.5, tolerance=2.0)
+    (check,) = check_references("q", [ref], runs, "cpu")
+    assert check.measured == 87.0 and check.seeds == 3 and check.verdict == "within tolerance"
+    assert check.in_seed_range is False and check.sigmas == pytest.approx(1.5)
