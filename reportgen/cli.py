@@ -390,14 +390,19 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Op
 
 def _print_results(session: Session, qid: str, outcomes) -> None:
     """The question's own table views (its columns, the report's titles) and its observations."""
+    from reportgen.analysis.aggregate import aggregate_points
+    from reportgen.analysis.noise import seeds_note
     from reportgen.analysis.observations import observe
 
     question = session.spec.questions[qid]
+    points = aggregate_points(outcomes)  # one row per grid point, over its seeds
     console.rule(f"{qid}: {question.title}")
     for view in _terminal_table_views(question):
-        for table in _rich_tables(view, outcomes, console.width):
+        for table in _rich_tables(view, points, console.width):
             console.print(table)
-    present = [o for o in outcomes if o.result is not None]
+    present = [p for p in points if p.result is not None]
+    if present and question.observers:
+        console.print(seeds_note(present), highlight=False, style="dim")
     for observer in question.observers if present else []:
         for sentence in observe(observer.kind, present, observer.args):
             console.print(f"• {sentence}", highlight=False)
