@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterable
 
-from reportgen.results import RunOutcome
+from reportgen.results import RunOutcome, at_chance  # noqa: F401  (at_chance: the observers' `w.at_chance`)
 
 NAMED_FIELDS = ("lr", "optimizer", "batch_size", "shuffle", "dataset")  # run fields that tell runs apart in prose
 
@@ -104,8 +104,6 @@ def name_runs(outcomes: list[RunOutcome]) -> Callable[[RunOutcome], str]:
 
 # ---------------------------------------------------------------- run selection
 
-CHANCE_ACCURACY = 10.0  # percent: both data sets have ten balanced classes
-CHANCE_MARGIN = 2.0  # points above chance that still count as "at chance"
 TIE_POINTS = 0.05  # accuracy gaps below this print as 0.0 points: no difference worth a word
 
 
@@ -134,7 +132,3 @@ def group_by_model(outcomes: list[RunOutcome]) -> dict[str, list[RunOutcome]]:
 def ties(items: list, value: Callable[[object], float], best: float) -> list:
     """The items whose value prints (one decimal) the same as `best`: a tie the reader can see."""
     return [item for item in items if fmt_float(value(item), 1) == fmt_float(best, 1)]
-
-
-def at_chance(accuracy: float | None) -> bool:
-    return accuracy is not None and (math.isnan(accuracy) or accuracy < CHANCE_ACCURACY + CHANCE_MARGIN)
