@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from reportgen import plan
-from reportgen.plan import RunJob, cache_key
+from reportgen.cache import cache_key
+from reportgen.plan import RunJob
 from reportgen.results import Budget
 from reportgen.runner import Event, cached_results, execute_job
 
