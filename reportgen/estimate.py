@@ -50,17 +50,12 @@ class JobEstimate:
 
 @dataclass(frozen=True)
 class PlanEstimate:
-    """Every job's estimate, which questions use which job, and a short name per job."""
+    """Every job's estimate, which questions use which job, and the spec's model name per job."""
 
     jobs: list[JobEstimate]
     questions: dict[str, list[str]]  # question id → keys of the jobs it uses
     models: dict[str, str] = field(default_factory=dict)  # key → the spec's model name
     by_question: dict[str, tuple[int, float, str]] = field(default_factory=dict)  # see question_estimate
-
-    def name(self, key: str) -> str:
-        """'model lr=… seed=…', the short name of a run in tables and progress lines."""
-        request = next(e.job.request for e in self.jobs if e.job.key == key)
-        return f"{self.models.get(key, request['arch'])} lr={request['lr']:g} seed={request['seed']}"
 
     def users(self, key: str) -> list[str]:
         """The questions that use the job, in plan order."""

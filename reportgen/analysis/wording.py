@@ -1,12 +1,12 @@
-"""Number formatting, run naming and run selection shared by the observers and the reproduction check."""
+"""Number formatting and run selection shared by the observers and the reproduction check; run names come from
+naming.py (describe_run and name_runs are re-exported here for the observers' `w.` calls)."""
 from __future__ import annotations
 
 import math
 from typing import Callable, Iterable
 
+from reportgen.analysis.naming import describe_run, lr_text, name_runs  # noqa: F401  (re-exported)
 from reportgen.results import RunOutcome, at_chance  # noqa: F401  (at_chance: the observers' `w.at_chance`)
-
-NAMED_FIELDS = ("lr", "optimizer", "batch_size", "shuffle", "dataset")  # run fields that tell runs apart in prose
 
 
 def is_number(value: object) -> bool:
@@ -54,7 +54,7 @@ def fmt_lr(value: float | None) -> str:
     """A learning rate without trailing zeros: 1.0 → '1', 0.0010 → '0.001'."""
     if not is_finite(value):
         return fmt_float(value, 0)
-    return f"{value:.10f}".rstrip("0").rstrip(".") or f"{value:g}"
+    return lr_text(value)
 
 
 def fmt_count(value: int) -> str:
@@ -80,26 +80,6 @@ def join_words(items: Iterable[str]) -> str:
 
 def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def describe_run(outcome: RunOutcome, fields: Iterable[str] = ()) -> str:
-    """The model's label followed by the named run fields: 'Tutorial MLP, lr 0.1'."""
-    labels = outcome.planned.labels
-    name = str(labels.get("model_label") or labels.get("model") or outcome.planned.key[:8])
-    extras = [f"{field} {fmt_value(labels.get(field))}" for field in fields if field in labels]
-    return ", ".join([name, *extras])
-
-
-def name_runs(outcomes: list[RunOutcome]) -> Callable[[RunOutcome], str]:
-    """A namer that adds only the run fields that differ between runs of the same model."""
-    varying = []
-    for field in NAMED_FIELDS:
-        per_model: dict[object, set[str]] = {}
-        for o in outcomes:
-            per_model.setdefault(o.planned.labels.get("model"), set()).add(repr(o.planned.labels.get(field)))
-        if any(len(values) > 1 for values in per_model.values()):
-            varying.append(field)
-    return lambda outcome: describe_run(outcome, varying)
 
 
 # ---------------------------------------------------------------- run selection
