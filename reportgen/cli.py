@@ -386,6 +386,3 @@ def _cell(value) -> str:
         return "—"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
-
-def main() -> None:  # pragma: no cover - console-script shim
-    app()

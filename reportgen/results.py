@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 PROBE_STEPS = 100  # gradient probes are recorded for this many first training steps of every run
@@ -61,9 +61,6 @@ class RunResult:
     def epochs_to(self, accuracy: float) -> int | None:
         """The first epoch whose test accuracy is at least `accuracy` percent."""
         return next((e.epoch for e in self.epochs if e.test_accuracy >= accuracy), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 STOP_REASONS = {

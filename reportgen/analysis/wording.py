@@ -5,8 +5,13 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterable
 
-from reportgen.analysis.naming import describe_run, lr_text, name_runs  # noqa: F401  (re-exported)
-from reportgen.results import RunOutcome, at_chance  # noqa: F401  (at_chance: the observers' `w.at_chance`)
+from reportgen import results
+from reportgen.analysis import naming
+from reportgen.results import RunOutcome
+
+# Defined once elsewhere, named here too for the observers' `w.` calls: run names in naming.py, chance in results.py.
+describe_run, name_runs = naming.describe_run, naming.name_runs
+at_chance = results.at_chance
 
 
 def is_number(value: object) -> bool:
@@ -54,7 +59,7 @@ def fmt_lr(value: float | None) -> str:
     """A learning rate without trailing zeros: 1.0 → '1', 0.0010 → '0.001'."""
     if not is_finite(value):
         return fmt_float(value, 0)
-    return lr_text(value)
+    return naming.lr_text(value)
 
 
 def fmt_count(value: int) -> str:
