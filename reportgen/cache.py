@@ -21,7 +21,6 @@ from typing import Any
 from filelock import FileLock
 
 from reportgen.errors import CacheError
-from reportgen.plan import cache_key
 from reportgen.results import EpochMetrics
 
 STATE_FILE = "state.json"
@@ -41,6 +40,12 @@ class Entry:
     checkpoint_sha256: str | None = None
     checkpoint_size: int | None = None
     machine: dict[str, Any] | None = None  # what trained the latest epochs (train.machine_info); None: unknown
+
+
+def cache_key(request: dict[str, Any]) -> str:
+    """A run's key: sha256 of the canonical JSON of its request (everything that determines the trajectory)."""
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class CorruptEntry(Exception):

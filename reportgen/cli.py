@@ -465,6 +465,3 @@ def _table_of(caption: str | None, columns: list, rows: int) -> Table:
         table.add_row(*(values[r] for _t, _k, values in columns))
     return table
 
-
-def main() -> None:  # pragma: no cover - console-script shim
-    app()

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable
 
 from reportgen.cache import CorruptEntry, Entry, RunCache
 from reportgen.plan import RunJob, plan_jobs, plan_question
-from reportgen.results import PROBE_STEPS, Budget, EpochMetrics, PlannedRun
+from reportgen.results import PROBE_STEPS, Budget, EpochMetrics, PlannedRun, decide
 
 # Both data sets have the same splits; a request's None subset means the whole split.
 SPLIT_SIZES = {"fashion-mnist": (60_000, 10_000), "mnist": (60_000, 10_000)}
@@ -50,17 +50,12 @@ class JobEstimate:
 
 @dataclass(frozen=True)
 class PlanEstimate:
-    """Every job's estimate, which questions use which job, and a short name per job."""
+    """Every job's estimate, which questions use which job, and the spec's model name per job."""
 
     jobs: list[JobEstimate]
     questions: dict[str, list[str]]  # question id → keys of the jobs it uses
     models: dict[str, str] = field(default_factory=dict)  # key → the spec's model name
     by_question: dict[str, tuple[int, float, str]] = field(default_factory=dict)  # see question_estimate
-
-    def name(self, key: str) -> str:
-        """'model lr=… seed=…', the short name of a run in tables and progress lines."""
-        request = next(e.job.request for e in self.jobs if e.job.key == key)
-        return f"{self.models.get(key, request['arch'])} lr={request['lr']:g} seed={request['seed']}"
 
     def users(self, key: str) -> list[str]:
         """The questions that use the job, in plan order."""
@@ -178,8 +173,6 @@ def classify(cached: list[EpochMetrics], budgets: Iterable[Budget], spec_budgets
     """new: nothing cached; cached: every budget decided; extend: the cached epochs decide some budget the spec
     asks of this trajectory (`spec_budgets`), another needs more; resume: they decide none of them: an interrupted
     run, or one trained to a budget since removed (the cache records no target, so the two read the same)."""
-    from reportgen.train import decide
-
     if not cached:
         return "new"
     if all(decide(cached, b) is not None for b in budgets):
@@ -196,8 +189,6 @@ def epochs_reached(cached: list[EpochMetrics], budgets: Iterable[Budget],
 
 
 def _budget_reach(cached: list[EpochMetrics], budget: Budget, siblings: list[Entry], lr: float | None) -> tuple[int, str]:
-    from reportgen.train import decide
-
     decided = decide(cached, budget)
     if decided is not None:
         return decided[0], EXACT
@@ -212,8 +203,6 @@ def _budget_reach(cached: list[EpochMetrics], budget: Budget, siblings: list[Ent
 def sibling_epochs(siblings: list[Entry], budget: Budget, lr: float | None = None) -> int | None:
     """The most epochs any sibling took to be decided by the budget; siblings with the same lr (other seeds)
     are preferred, as lr changes the epoch count most. None when no sibling's epochs decide it."""
-    from reportgen.train import decide
-
     counts: dict[bool, list[int]] = {True: [], False: []}
     for sibling in siblings:
         decided = decide(sibling.epochs, budget)

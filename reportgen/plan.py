@@ -6,12 +6,11 @@ needs to go (epochs, stop rules) is its Budget, kept out of the key so questions
 from __future__ import annotations
 
 import difflib
-import hashlib
 import itertools
-import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from reportgen.cache import cache_key
 from reportgen.errors import SpecError
 from reportgen.results import Budget, PlannedRun
 from reportgen.spec import GRID_FIELDS, UNEXPANDED_FIELDS, Overlay, RunParams, Seeds, Spec
@@ -31,12 +30,6 @@ class RunJob:
     key: str
     request: dict[str, Any]
     budgets: tuple[Budget, ...]
-
-
-def cache_key(request: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of everything that determines the trajectory."""
-    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def check_question_ids(spec: Spec, ids: Iterable[str]) -> list[str]:

@@ -7,6 +7,7 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from reportgen.analysis.naming import log_name
 from reportgen.estimate import PlanEstimate, combine_markers, format_seconds
 from reportgen.runner import Event
 
@@ -20,8 +21,8 @@ class TrainingProgress:
         self.live = console.is_terminal  # a live display in a log prints nothing until it ends
         by_key = {e.job.key: e for e in estimate.jobs} if estimate else {}
         self.planned = {job.key: by_key.get(job.key) for job in jobs}
-        self.labels = {job.key: estimate.name(job.key) if job.key in by_key else
-                       f"{job.request['arch']} lr={job.request['lr']:g}" for job in jobs}
+        models = estimate.models if estimate else {}
+        self.labels = {job.key: log_name(job.request, models.get(job.key)) for job in jobs}
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
                                  console=console, transient=False)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import reportgen
-from reportgen.analysis import figures, tables
+from reportgen.analysis import figures, naming, tables
 from reportgen.analysis.aggregate import aggregate_points, count_seeds
 from reportgen.analysis.metrics import metric
 from reportgen.datasets import dataset_title
@@ -173,12 +173,17 @@ def _section(spec: Spec, qid: str, runs: list[RunOutcome], profile: str, build: 
         "protocol": describe_protocol(runs),
         "deviations": list(dict.fromkeys(d for o in runs for d in o.planned.overlays)),
         "placeholder": _not_trained(qid, runs) if untrained else None,
-        "missing": [_run_name(o) for o in runs if o.result is None] if present else [],
+        "missing": [_missing_name(o) for o in runs if o.result is None] if present else [],
         "views": _without_repeated_placeholders([(view, VIEWS.get(view.kind).render(ViewCanvas(build, qid, i), view, points))
                                                  for i, view in views]),
         "observations": _observations(question, [p for p in points if p.result is not None]),
         "checks": [_check_row(c, slug(qid)) for c in _checks(qid, question, runs, profile)],
     }
+
+
+def _missing_name(outcome: RunOutcome) -> str:
+    """A run missing from the cache: its model, lr and seed."""
+    return naming.describe_run(outcome, ["lr", "seed"])
 
 
 def _without_repeated_placeholders(items: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -202,11 +207,6 @@ def _not_trained(qid: str, runs: list[RunOutcome]) -> dict[str, str]:
             "command": f"reportgen run {qid}"}
 
 
-def _run_name(outcome: RunOutcome) -> str:
-    planned = outcome.planned
-    return f"{tables.label_text(planned, 'model')}, {tables.label_text(planned, 'lr')}"
-
-
 def describe_protocol(runs: list[RunOutcome]) -> list[str]:
     """The planned runs' settings in words, each distinct value once: data, models, optimizer, lr, budget..."""
     if not runs:
@@ -220,10 +220,10 @@ def describe_protocol(runs: list[RunOutcome]) -> list[str]:
     items = [
         _listed("data set", [dataset_title(v) for v in values("dataset")]),
         _listed("model", values("model_label")),
-        _listed("optimizer", list(dict.fromkeys(tables.label_text(p, "optimizer") for p in planned
+        _listed("optimizer", list(dict.fromkeys(naming.field_text(p, "optimizer") for p in planned
                                                 if p.labels.get("optimizer") or p.request.get("optimizer")))),
         _listed("learning rate", [tables.format_value("lr", v) for v in values("lr")]),
-        "; ".join(dict.fromkeys(tables.describe_budget(p.budget) for p in planned)),
+        "; ".join(dict.fromkeys(naming.describe_budget(p.budget) for p in planned)),
         _listed("batch size", [str(v) for v in values("batch_size")]),
         " or ".join("batches shuffled every epoch" if v else "batches in data-set order (not shuffled)"
                     for v in values("shuffle")),
@@ -252,7 +252,7 @@ def _input_sizes(planned: list) -> str:
     for p in planned:
         size = p.labels.get("image_size") or p.request.get("image_size")
         if size and size != 28:
-            sizes.setdefault(size, []).append(tables.label_text(p, "model"))
+            sizes.setdefault(size, []).append(naming.model_label(p))
     return "; ".join(f"input resized to {s} × {s} px for {', '.join(dict.fromkeys(m))}" for s, m in sizes.items())
 
 
@@ -296,7 +296,7 @@ def _figure_item(build: _Build, qid: str, index: int, view, runs: list[RunOutcom
     if path is None:
         return _placeholder(f"No data for this figure yet ({view.caption or view.kind}).")
     build.figures += 1
-    missing = [_run_name(o) for o in runs if o.result is None]
+    missing = [_missing_name(s) for o in runs for s in getattr(o, "seeds", (o,)) if s.result is None]
     notes = [f"Not trained yet, so not drawn: {'; '.join(missing)}."] if missing else []
     seeds = sorted({count_seeds(o) for o in runs if o.result is not None})
     if seeds and seeds[-1] > 1:
@@ -458,7 +458,7 @@ def _runs_used(outcomes: dict[str, list[RunOutcome]], qids: list[str]) -> list[d
     for qid in qids:
         for o in outcomes[qid]:
             row = runs.setdefault(o.planned.key, {"key": o.planned.key, "short": o.planned.key[:12],
-                                                   "name": _run_name(o), "questions": [], "epochs": None})
+                                                   "name": naming.describe_run(o, ["lr"]), "questions": [], "epochs": None})
             if qid not in row["questions"]:
                 row["questions"].append(qid)
             if o.result is not None:

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from reportgen.cache import CorruptEntry, Entry, RunCache
 from reportgen.plan import RunJob, plan_question
-from reportgen.results import Budget, EpochMetrics, RunOutcome, RunResult
+from reportgen.results import Budget, EpochMetrics, RunOutcome, RunResult, decide
 from reportgen.spec import Spec
 
 
@@ -52,8 +52,6 @@ def _load_or_discard(cache: RunCache, job: RunJob, on_event: OnEvent) -> Entry |
 
 
 def _all_decided(entry: Entry, budgets: Iterable[Budget]) -> bool:
-    from reportgen.train import decide
-
     return all(decide(entry.epochs, b) is not None for b in budgets)
 
 
@@ -105,8 +103,6 @@ def _load_splits(request: dict[str, Any], data_dir: Path | None):
 
 
 def results_for(entry: Entry, budgets: Iterable[Budget]) -> dict[Budget, RunResult]:
-    from reportgen.train import decide
-
     results = {}
     for budget in budgets:
         stop, reason = decide(entry.epochs, budget) or (len(entry.epochs), "incomplete")

@@ -18,10 +18,7 @@ from torch import nn
 
 from reportgen import train_mlp
 from reportgen.models import build_model, count_parameters
-from reportgen.results import PROBE_STEPS, Budget, EpochMetrics, probe_columns
-
-CHANCE_EPOCHS = 3  # epochs at chance-level accuracy after which a run counts as stuck
-CHANCE_MARGIN = 1.5  # percentage points above 100/classes still counted as chance
+from reportgen.results import PROBE_STEPS, EpochMetrics, probe_columns
 
 
 @dataclass
@@ -192,23 +189,3 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 def parameter_count(state: TrainState) -> int:
     return count_parameters(state.model)
-
-
-def decide(epochs: list[EpochMetrics], budget: Budget, classes: int = 10) -> tuple[int, str] | None:
-    """Where the budget stops along this trajectory: (epoch count, reason), or None if it needs more epochs."""
-    best, best_epoch, chance_run = -1.0, 0, 0
-    for e in epochs[:budget.max_epochs]:
-        if not math.isfinite(e.train_loss) or not math.isfinite(e.test_loss):
-            return e.epoch, "diverged"
-        chance_run = chance_run + 1 if e.test_accuracy <= 100.0 / classes + CHANCE_MARGIN else 0
-        if chance_run >= CHANCE_EPOCHS:
-            return e.epoch, "stuck at chance"
-        if budget.until_accuracy is not None and e.test_accuracy >= budget.until_accuracy:
-            return e.epoch, "target reached"
-        if e.test_accuracy > best:
-            best, best_epoch = e.test_accuracy, e.epoch
-        if budget.plateau_patience is not None and e.epoch - best_epoch >= budget.plateau_patience:
-            return e.epoch, "plateau"
-        if e.epoch == budget.max_epochs:
-            return e.epoch, "completed" if budget.until_accuracy is None else "epoch cap"
-    return None

@@ -6,10 +6,10 @@ import math
 import pytest
 
 from reportgen import plan
-from reportgen.cache import Entry
+from reportgen.cache import Entry, cache_key
 from reportgen.estimate import (EXACT, FROM_SIBLINGS, UPPER_BOUND, Speed, SpeedBook, estimate_job, estimate_plan,
                                 format_seconds, measured_speeds, probe_speed, speed_key)
-from reportgen.plan import RunJob, cache_key
+from reportgen.plan import RunJob
 from reportgen.results import Budget, EpochMetrics
 from reportgen.runner import execute_job
 from reportgen.spec import load_spec

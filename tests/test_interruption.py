@@ -66,6 +66,37 @@ def final_metrics(cache: Path) -> list[tuple]:
     return [(e["train_loss"], e["test_loss"], e["test_accuracy"], e["step_losses"]) for e in json.loads(path.read_text())["epochs"]]
 
 
+KILL_SEED = 1729  # the epochs after which the tests interrupt a run are drawn from this seed: the same every time
+
+
+def kill_epoch(sig: signal.Signals) -> int:
+    """The saved epoch (2 to 5 of 6) after which the test interrupts the run: seeded, so the same every run."""
+    return random.Random(KILL_SEED + int(sig)).randint(2, 5)
+
+
+def wait_inside_epoch_after(cache: Path, k: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    """Until the cache holds exactly k epochs and the previous epoch's checkpoint is gone: the run has finished
+    saving epoch k and is training epoch k + 1, the same point on a fast or a slow machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        saved = epochs_saved(cache)
+        assert saved <= k, f"epoch {saved} was saved before the test saw epoch {k}"
+        if saved == k and _only_latest_checkpoint(cache):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the run never reached epoch {k} (exit code {process.poll()})")
+
+
+def _only_latest_checkpoint(cache: Path) -> bool:
+    try:
+        (path,) = state_files(cache)
+        state = json.loads(path.read_text())
+    except (ValueError, OSError):
+        return False  # no entry yet, or state.json caught between writes
+    allowed = {state["checkpoint"], f"ckpt-{len(state['epochs']) + 1:04d}.pt"}  # the next epoch's may be written
+    return {p.name for p in path.parent.glob("ckpt-*.pt")} <= allowed
+
+
 def assert_only_complete_entries(cache: Path) -> None:
     for path in state_files(cache):
         state = json.loads(path.read_text())
@@ -92,17 +123,16 @@ def uninterrupted(tmp_path_factory, data_dir) -> list[tuple]:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_killed_run_resumes_to_the_uninterrupted_numbers(spec, tmp_path, data_dir, uninterrupted, sig):
     cache = tmp_path / "cache"
+    killed_at = kill_epoch(sig)
     process = subprocess.Popen(command(spec, cache, data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 120
-    while epochs_saved(cache) < 2 and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(random.uniform(0, 0.3))  # somewhere inside the next epoch
-    process.send_signal(sig)
+    try:
+        wait_inside_epoch_after(cache, killed_at, process)
+    finally:
+        process.send_signal(sig)  # inside epoch killed_at + 1 (or, on a failed wait, to leave no process behind)
     output = process.communicate(timeout=60)[0].decode()
     if sig == signal.SIGINT:
         assert process.returncode == 130 and "Interrupted" in output and "Traceback" not in output
-    killed_at = epochs_saved(cache)
-    assert 2 <= killed_at <= 6
+    assert epochs_saved(cache) == killed_at, f"killed after epoch {killed_at} (seed {KILL_SEED})"
     assert_only_complete_entries(cache)
 
     resumed = subprocess.run(command(spec, cache, data_dir), capture_output=True, text=True, check=True)

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from reportgen.cache import cache_key
 from reportgen.errors import SpecError
 from reportgen.plan import check_question_ids, plan_jobs, plan_question
 from reportgen.spec import load_spec
@@ -13,6 +14,20 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def spec():
     return load_spec(REPO / "experiments.toml")
+
+
+def test_a_fixed_request_keeps_its_known_key():
+    # Changing this key orphans every cache entry: only an intended change of the key function may update it.
+    request = {"dataset": "fashion-mnist", "train_subset": 256, "test_subset": 200, "image_size": 28, "arch": "mlp",
+               "model_args": {"hidden": [32]}, "optimizer": "sgd", "lr": 0.1, "loss": "cross_entropy",
+               "batch_size": 64, "test_batch_size": 100, "shuffle": False, "seed": 0, "device": "cpu",
+               "engine_version": "4"}
+    assert cache_key(request) == "2129ab6639ec67ffa4512f8255e64b8ba2fe1edd718441b7676342941b93062b"
+    assert cache_key(dict(reversed(request.items()))) == cache_key(request)  # key order does not matter
+
+
+def test_planned_runs_are_keyed_by_the_cache(spec):
+    assert all(run.key == cache_key(run.request) for run in plan_question(spec, "q1.2", "cpu", "cpu"))
 
 
 def test_grid_expands_to_the_cartesian_product(spec):

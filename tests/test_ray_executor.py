@@ -15,7 +15,8 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.
 
 from reportgen.executors import ray_executor  # noqa: E402
 from reportgen.executors.ray_executor import ClusterError, RayExecutor, RunsFailed  # noqa: E402
-from reportgen.plan import RunJob, cache_key  # noqa: E402
+from reportgen.cache import cache_key  # noqa: E402
+from reportgen.plan import RunJob  # noqa: E402
 from reportgen.runner import LocalExecutor, cached_results  # noqa: E402
 from tests.test_runner import make_job, metrics_of, only  # noqa: E402
 

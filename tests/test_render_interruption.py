@@ -14,21 +14,48 @@ from reportgen.plan import plan_jobs
 from reportgen.runner import cached_results
 from reportgen.spec import load_spec
 
+# Files a `--no-train` build writes while it renders, in this order; each is removed before the build starts,
+# so its appearance is a point in the rendering the same on a fast or a slow machine.
+MARKERS = {"tables": "a table's CSV: the HTML is being built", "report.html": "the HTML: the PDF is being rendered"}
+KILL_SEED = 1729
+# Which signal interrupts at which point: drawn once from a seed, so every run does the same.
+KILL_POINTS = list(zip([signal.SIGINT, signal.SIGKILL], random.Random(KILL_SEED).sample(list(MARKERS), 2)))
+
 
 def build_command(spec, out, data_dir, *extra):
     return [sys.executable, "-m", "reportgen", "build", "--spec", str(spec), "--profile", "smoke", "--device", "cpu",
             "--out", str(out), "--data-dir", str(data_dir), *extra]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
-def test_killed_while_rendering(tiny_spec, tmp_path, data_dir, sig):
+def marker_written(out, marker: str) -> bool:
+    if marker == "tables":
+        return any((out / "tables").glob("*.csv"))
+    return (out / marker).exists()
+
+
+def wait_for(out, marker: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if marker_written(out, marker):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the build never wrote {MARKERS[marker]!r} (exit code {process.poll()})")
+
+
+@pytest.mark.parametrize("sig, marker", KILL_POINTS, ids=[f"{s.name}-after-{m}" for s, m in KILL_POINTS])
+def test_killed_while_rendering(tiny_spec, tmp_path, data_dir, sig, marker):
     out = tmp_path / "out"
     subprocess.run(build_command(tiny_spec, out, data_dir, "--no-pdf"), check=True, capture_output=True)
     (out / "report.html").unlink()
+    for table in (out / "tables").glob("*.csv"):
+        table.unlink()
     process = subprocess.Popen(build_command(tiny_spec, out, data_dir, "--no-train"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    time.sleep(random.uniform(2.0, 4.0))  # imports take ~2 s; rendering and the PDF follow
-    process.send_signal(sig)
+    try:
+        wait_for(out, marker, process)
+    finally:
+        process.send_signal(sig)  # right after the marker appeared (or, on a failed wait, to leave no process behind)
     output = process.communicate(timeout=60)[0].decode()
+    assert process.returncode == (130 if sig == signal.SIGINT else -sig), output  # stopped mid-render, not finished
     assert "Traceback" not in output
 
     html = out / "report.html"

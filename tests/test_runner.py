@@ -1,23 +1,42 @@
 """The runner with the cache: cache hits train nothing, resumes and extensions equal fresh runs."""
 from __future__ import annotations
 
+import functools
+import json
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from reportgen import plan
-from reportgen.plan import RunJob, cache_key
+from reportgen.cache import cache_key
+from reportgen.plan import RunJob
 from reportgen.results import Budget
 from reportgen.runner import Event, cached_results, execute_job
+from reportgen.spec import Spec, load_spec
+from tests.conftest import TINY_SPEC
 
 
-def make_job(epochs: int = 2, lr: float = 0.1, shuffle: bool = False, seed: int = 0, arch_args=None, **budget) -> RunJob:
-    request = {
-        "dataset": "fashion-mnist", "train_subset": 256, "test_subset": 200, "image_size": 28,
-        "arch": "mlp", "model_args": arch_args or {"hidden": [32]}, "optimizer": "sgd", "lr": lr,
-        "loss": "cross_entropy", "batch_size": 64, "test_batch_size": 100, "shuffle": shuffle,
-        "seed": seed, "device": "cpu", "engine_version": plan.ENGINE_VERSION,
-    }
-    return RunJob(cache_key(request), request, (Budget(epochs, **budget),))
+def make_job(epochs: int = 2, lr: float = 0.1, shuffle: bool = False, seed: int = 0, **stop_rules) -> RunJob:
+    """The tiny spec's MLP (tests/conftest.py) as `plan.plan_jobs` plans it for the smoke profile on the CPU:
+    256 training and 200 test images, batches of 64. `epochs` and `stop_rules` (until_accuracy,
+    plateau_patience) are its budget, not part of its key. Planned at each call, so a patched
+    plan.ENGINE_VERSION counts."""
+    run = {"model": "mlp", "lr": lr, "shuffle": shuffle, "seeds": [seed], "epochs": epochs, **stop_rules}
+    (job,) = plan.plan_jobs(_spec_with_run(json.dumps(run, sort_keys=True)), ["job"], "smoke", "cpu")
+    assert job.budgets == (Budget(epochs, **stop_rules),)
+    return job
+
+
+@functools.lru_cache(maxsize=None)
+def _spec_with_run(run: str) -> Spec:
+    """TINY_SPEC plus a question `job` holding this one run (a JSON object, written as a TOML inline table)."""
+    fields = ", ".join(f"{key} = {json.dumps(value)}" for key, value in json.loads(run).items())
+    text = TINY_SPEC + f'\n[questions.job]\npart = "Part"\ntitle = "Job"\nprompt = "One run."\nprotocol = "p"\nruns = [{{ {fields} }}]\n'
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "experiments.toml"
+        path.write_text(text)
+        return load_spec(path)
 
 
 class Recorder:

@@ -13,6 +13,7 @@ from reportgen.analysis import noise
 from reportgen.analysis import wording as w
 from reportgen.analysis.aggregate import seed_summary
 from reportgen.analysis.metrics import METRICS, names_of_kind
+from reportgen.analysis.naming import field_text
 from reportgen.registry import Args, unknown_name_message
 from reportgen.results import RunOutcome
 
@@ -69,9 +70,7 @@ def _settings(points: list[RunOutcome], along: str) -> dict[str, list[RunOutcome
 
 
 def _name(point: RunOutcome, field: str) -> str:
-    from reportgen.analysis.tables import label_text
-
-    return label_text(point.planned, field)
+    return field_text(point.planned, field)
 
 
 def _mean(point: RunOutcome, value) -> float:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from reportgen.analysis.aggregate import seed_summary
 from reportgen.analysis.metrics import axis_label, metric
-from reportgen.analysis.tables import describe_budget, format_value, label_text, run_label, varying_fields
+from reportgen.analysis.naming import describe_budget, field_text, run_name, varying_fields
+from reportgen.analysis.tables import format_value
 from reportgen.results import RunOutcome, RunResult
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def facet_groups(runs: list[RunOutcome], facet: str) -> list[tuple[str, list[Run
         groups.setdefault(repr(outcome.planned.labels.get(facet)), []).append(outcome)
     if len(groups) > 1 and all(len(members) == 1 for members in groups.values()):
         return [("", runs)]  # one line per panel compares nothing; one shared panel compares them all
-    return [(label_text(members[0].planned, facet), members) for members in groups.values()]
+    return [(field_text(members[0].planned, facet), members) for members in groups.values()]
 
 
 def _draw_lines(path, series, groups, palette, x_label: str, log_row, mark_stop: bool) -> None:
@@ -194,7 +195,7 @@ def _legend_names(members: list[RunOutcome]) -> list[str]:
     budgets_vary = len({o.planned.budget for o in members}) > 1
     names = []
     for o in members:
-        name = run_label(o.planned, fields, budgets_vary)
+        name = run_name(o.planned, fields, budgets_vary)
         epoch = _divergence_epoch(o.result)
         names.append(f"{name} (× diverged, epoch {epoch})" if epoch else name)
     return names
@@ -278,7 +279,7 @@ def bars_figure(view: BarsArgs, outcomes: list[RunOutcome], path: Path,
     for i, outcome in enumerate(outcomes):
         panels.setdefault(outcome.planned.budget, []).append(i)
     fields = varying_fields(o.planned for o in outcomes)
-    longest = min(max(len(run_label(o.planned, fields)) for o in outcomes), BAR_LABEL_CHARS)
+    longest = min(max(len(run_name(o.planned, fields)) for o in outcomes), BAR_LABEL_CHARS)
     titled = len(panels) > 1
     margins = Margins(left=longest * CHAR_IN + 0.2, right=0.15, top=0.3 if titled else 0.1, bottom=0.45,
                       hgap=0.5 if titled else 0.2, wgap=0)
@@ -303,7 +304,7 @@ def _draw_bars(ax, members, values, fields, palette, metric: str, errors: list[f
     texts = [(format_value(metric, v) + (f" ± {format_value(metric, e)}" if e else "")) if v is not None
              else ("not run" if o.result is None else "—") for o, v, e in zip(members, values, errors)]
     ax.bar_label(bars, labels=texts, padding=3, fontsize=7)
-    ax.set_yticks(y, [textwrap.fill(run_label(o.planned, fields), BAR_LABEL_CHARS) for o in members])
+    ax.set_yticks(y, [textwrap.fill(run_name(o.planned, fields), BAR_LABEL_CHARS) for o in members])
     ax.invert_yaxis()  # first run on top, as in the tables
     ax.set_xlim(0, max(h + e for h, e in zip(heights, errors)) * 1.18 or 1)
     ax.grid(axis="y", visible=False)

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from statistics import fmean, median, stdev
 
+from reportgen.analysis import naming
 from reportgen.analysis import wording as w
 from reportgen.analysis.metrics import metric
 from reportgen.results import STOP_REASONS, RunOutcome
@@ -109,7 +110,7 @@ def _same(a: object, b: object) -> bool:
 def _label(ref: Reference, outcome: RunOutcome | None) -> str:
     others = [key for key in ref.select if key != "model"]
     if outcome is not None:
-        return w.describe_run(outcome, others)
+        return naming.describe_run(outcome, others)
     return ", ".join(f"{key} = {w.fmt_value(value)}" for key, value in ref.select.items())
 
 

@@ -9,24 +9,22 @@ import math
 import re
 from dataclasses import dataclass
 from statistics import median
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from reportgen.analysis.aggregate import count_seeds, seed_values
 from reportgen.analysis.metrics import METRICS, column_value, metric
+from reportgen.analysis.naming import model_label, varying_fields
 from reportgen.analysis.stats import summarize
 from reportgen.analysis.wording import fmt_lr
-from reportgen.results import Budget, PlannedRun, RunOutcome
+from reportgen.results import RunOutcome
 
 if TYPE_CHECKING:
     from reportgen.data import Split
     from reportgen.views import EpochTableArgs, TableArgs
 
 NOT_RUN = "not run"
-# Run fields that tell runs apart in legends and tables, in the order they are named.
-LABEL_FIELDS = ("model", "optimizer", "lr", "batch_size", "shuffle", "dataset", "train_subset", "test_subset",
-                "image_size", "seed")
 ACCURACY_KEYS = {"final_accuracy", "best_accuracy", "test_accuracy"}
 LOSS_KEYS = {"final_train_loss", "final_test_loss", "train_loss", "test_loss", "first_logged_loss", "last_logged_loss"}
 EPOCH_TITLES = {"epoch": "Epoch", "first_logged_loss": "Loss, first logged batch",
@@ -34,49 +32,9 @@ EPOCH_TITLES = {"epoch": "Epoch", "first_logged_loss": "Loss, first logged batch
                 "test_accuracy": "Test acc. (%)"}
 
 
-# ---------------------------------------------------------------- run labels (shared with figures)
-
-def varying_fields(runs: Iterable[PlannedRun]) -> list[str]:
-    """The label fields whose value differs between the runs."""
-    runs = list(runs)
-    return [f for f in LABEL_FIELDS if len({repr(r.labels.get(f)) for r in runs}) > 1]
-
-
-def label_text(planned: PlannedRun, field: str) -> str:
-    """One run field in words: the model's label, 'lr 0.1', 'shuffled'..."""
-    value = planned.labels.get(field)
-    if field == "model":
-        return str(planned.labels.get("model_label") or value)
-    if field == "shuffle":
-        return "shuffled" if value else "in order"
-    if field == "optimizer":
-        return {"sgd": "SGD", "adam": "Adam"}.get(str(value), str(value))
-    if field == "lr" and isinstance(value, float):
-        return f"lr {fmt_lr(value)}"
-    names = {"lr": "lr", "batch_size": "batch", "train_subset": "train subset", "test_subset": "test subset",
-             "image_size": "input", "seed": "seed", "dataset": "data"}
-    return f"{names.get(field, field)} {value}"
-
-
-def run_label(planned: PlannedRun, fields: Iterable[str], budgets_vary: bool = False) -> str:
-    """A short name for the run from the fields that tell it apart (its model when none do)."""
-    parts = [label_text(planned, f) for f in fields]
-    if budgets_vary:
-        parts.append(describe_budget(planned.budget))
-    return ", ".join(parts) or label_text(planned, "model")
-
-
 def distinguishing_columns(columns: list[str], outcomes: list[RunOutcome]) -> list[str]:
     """Run fields that differ between the runs but are not among `columns` (e.g. the optimizer)."""
     return [f for f in varying_fields(o.planned for o in outcomes) if f in METRICS and f not in columns]
-
-
-def describe_budget(budget: Budget) -> str:
-    """'10 epochs' or 'until 85 % test accuracy (cap 200 epochs, plateau 5)'."""
-    if budget.until_accuracy is None:
-        return f"{budget.max_epochs} epoch{'s' if budget.max_epochs != 1 else ''}"
-    extra = f", plateau {budget.plateau_patience}" if budget.plateau_patience else ""
-    return f"until {budget.until_accuracy:g} % test accuracy (cap {budget.max_epochs} epochs{extra})"
 
 
 # ---------------------------------------------------------------- tables
@@ -163,7 +121,7 @@ def epoch_table(view: EpochTableArgs, outcomes: list[RunOutcome]) -> pd.DataFram
                                            zip(list(EPOCH_TITLES)[1:], zip(*cells)))])
         notes += [n for s in seeds[:1] for n in _logging_notes(s, view.log_every)]
         if len(seeds) > 1:
-            notes.append(f"{label_text(outcome.planned, 'model')}: mean ± standard deviation over {len(seeds)} seeds.")
+            notes.append(f"{model_label(outcome.planned)}: mean ± standard deviation over {len(seeds)} seeds.")
     titles = [metric(f).title if f in METRICS else f for f in fields] + list(EPOCH_TITLES.values())
     return _frame(rows, keys, titles, list(dict.fromkeys(notes)))
 
@@ -194,7 +152,7 @@ def _logged_losses(step_losses: list[float], log_every: int) -> tuple[float | No
 
 
 def _logging_notes(outcome: RunOutcome, log_every: int) -> list[str]:
-    name = label_text(outcome.planned, "model")
+    name = model_label(outcome.planned)
     notes = []
     for n in dict.fromkeys(len(e.step_losses) for e in outcome.result.epochs):
         steps = logged_steps(n, log_every)

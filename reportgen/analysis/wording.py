@@ -1,12 +1,17 @@
-"""Number formatting, run naming and run selection shared by the observers and the reproduction check."""
+"""Number formatting and run selection shared by the observers and the reproduction check; run names come from
+naming.py (describe_run and name_runs are re-exported here for the observers' `w.` calls)."""
 from __future__ import annotations
 
 import math
 from typing import Callable, Iterable
 
+from reportgen import results
+from reportgen.analysis import naming
 from reportgen.results import RunOutcome
 
-NAMED_FIELDS = ("lr", "optimizer", "batch_size", "shuffle", "dataset")  # run fields that tell runs apart in prose
+# Defined once elsewhere, named here too for the observers' `w.` calls: run names in naming.py, chance in results.py.
+describe_run, name_runs = naming.describe_run, naming.name_runs
+at_chance = results.at_chance
 
 
 def is_number(value: object) -> bool:
@@ -54,7 +59,7 @@ def fmt_lr(value: float | None) -> str:
     """A learning rate without trailing zeros: 1.0 → '1', 0.0010 → '0.001'."""
     if not is_finite(value):
         return fmt_float(value, 0)
-    return f"{value:.10f}".rstrip("0").rstrip(".") or f"{value:g}"
+    return naming.lr_text(value)
 
 
 def fmt_count(value: int) -> str:
@@ -82,30 +87,8 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def describe_run(outcome: RunOutcome, fields: Iterable[str] = ()) -> str:
-    """The model's label followed by the named run fields: 'Tutorial MLP, lr 0.1'."""
-    labels = outcome.planned.labels
-    name = str(labels.get("model_label") or labels.get("model") or outcome.planned.key[:8])
-    extras = [f"{field} {fmt_value(labels.get(field))}" for field in fields if field in labels]
-    return ", ".join([name, *extras])
-
-
-def name_runs(outcomes: list[RunOutcome]) -> Callable[[RunOutcome], str]:
-    """A namer that adds only the run fields that differ between runs of the same model."""
-    varying = []
-    for field in NAMED_FIELDS:
-        per_model: dict[object, set[str]] = {}
-        for o in outcomes:
-            per_model.setdefault(o.planned.labels.get("model"), set()).add(repr(o.planned.labels.get(field)))
-        if any(len(values) > 1 for values in per_model.values()):
-            varying.append(field)
-    return lambda outcome: describe_run(outcome, varying)
-
-
 # ---------------------------------------------------------------- run selection
 
-CHANCE_ACCURACY = 10.0  # percent: both data sets have ten balanced classes
-CHANCE_MARGIN = 2.0  # points above chance that still count as "at chance"
 TIE_POINTS = 0.05  # accuracy gaps below this print as 0.0 points: no difference worth a word
 
 
@@ -134,7 +117,3 @@ def group_by_model(outcomes: list[RunOutcome]) -> dict[str, list[RunOutcome]]:
 def ties(items: list, value: Callable[[object], float], best: float) -> list:
     """The items whose value prints (one decimal) the same as `best`: a tie the reader can see."""
     return [item for item in items if fmt_float(value(item), 1) == fmt_float(best, 1)]
-
-
-def at_chance(accuracy: float | None) -> bool:
-    return accuracy is not None and (math.isnan(accuracy) or accuracy < CHANCE_ACCURACY + CHANCE_MARGIN)

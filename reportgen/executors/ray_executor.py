@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any, Iterator
 
+from reportgen.analysis.naming import log_name
 from reportgen.errors import ReportgenError
 from reportgen.plan import RunJob
 from reportgen.results import Budget, RunResult
@@ -229,7 +230,7 @@ def _reason(err: Exception, max_retries: int) -> str:
 
 def _describe(job: RunJob) -> str:
     request = job.request
-    return f"run {job.key[:12]} ({request['arch']}, lr {request['lr']:g}, {request['dataset']}, {request['device']})"
+    return f"run {job.key[:12]} ({log_name(request)}, {request['dataset']}, {request['device']})"
 
 
 def _target_epochs(job: RunJob) -> int:

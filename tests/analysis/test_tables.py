@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from reportgen.analysis import tables
+from reportgen.analysis import naming, tables
 from reportgen.data import Split
 from reportgen.views import EpochTableArgs as EpochTableView, TableArgs as TableView
 
@@ -130,8 +130,8 @@ def test_write_csv_keeps_missing_and_non_finite_apart(tmp_path, make_outcome):
 def test_varying_fields_and_run_label(make_outcome):
     runs = [make_outcome(model="mlp", lr=0.1).planned, make_outcome(model="mlp", lr=1.0).planned]
 
-    fields = tables.varying_fields(runs)
+    fields = naming.varying_fields(runs)
 
     assert fields == ["lr"]
-    assert tables.run_label(runs[1], fields) == "lr 1"
-    assert tables.run_label(runs[1], []) == "Tutorial MLP"
+    assert naming.run_name(runs[1], fields) == "lr 1"
+    assert naming.run_name(runs[1], []) == "Tutorial MLP"
