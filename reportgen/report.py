@@ -40,7 +40,7 @@ class _Build:
     """What every view of one report shares: the output folder, run colours, loaded splits, numbering."""
 
     out_dir: Path
-    palette: dict[str, figures.RunStyle]
+    palette: figures.Palette
     load_split: Callable[[str, bool], Any]
     splits: dict[tuple[str, bool], Any] = field(default_factory=dict)
     tables: int = 0
@@ -307,12 +307,14 @@ def _figure_item(build: _Build, qid: str, index: int, view, runs: list[RunOutcom
             "note": " ".join(n for n in notes if n)}
 
 
-def _figure_digest(view, runs: list[RunOutcome], palette: dict, inputs: Any) -> str:
+def _figure_digest(view, runs: list[RunOutcome], palette: figures.Palette, inputs: Any) -> str:
     """What a figure is drawn from: the view, each run's identity and length, its colour, the drawing code."""
     runs_seen = [(o.planned.key, repr(o.planned.budget), sorted(o.planned.labels.items(), key=str),
                   len(o.result.epochs) if o.result else None, o.result.stop_reason if o.result else None,
-                  repr(palette.get(o.planned.key)), _seeds_seen(o)) for o in runs]
-    blob = json.dumps([view.model_dump(), runs_seen, repr(inputs), _FIGURES_SOURCE_HASH], default=str, sort_keys=True)
+                  _seeds_seen(o)) for o in runs]
+    # The palette numbers every value in the report, so a figure's colours depend on the others': include it.
+    blob = json.dumps([view.model_dump(), runs_seen, repr(inputs), sorted(palette.indices.items()), _FIGURES_SOURCE_HASH],
+                      default=str, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -9,13 +9,13 @@ import math
 import textwrap
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from reportgen.analysis.aggregate import seed_summary
 from reportgen.analysis.metrics import axis_label, metric
-from reportgen.analysis.naming import describe_budget, field_text, run_name, varying_fields
+from reportgen.analysis.naming import LABEL_FIELDS, describe_budget, field_text, run_name, varying_fields
 from reportgen.analysis.tables import format_value
 from reportgen.results import RunOutcome, RunResult
 
@@ -54,46 +54,67 @@ class RunStyle:
     marker: str
 
 
-def make_palette(outcomes: Iterable[RunOutcome]) -> dict[str, RunStyle]:
-    """One style per trajectory (cache key), in order of first appearance: the same run looks the same everywhere."""
-    styles: dict[str, RunStyle] = {}
+@dataclass
+class Palette:
+    """Styles by value: each value of a run field (lr 0.1, a model) keeps one colour and one marker in
+    every panel and every figure of a report, numbered per field in order of first appearance."""
+
+    indices: dict[tuple[str, str], int] = field(default_factory=dict)  # (run field, repr(value)) → index
+
+    def index(self, name: str, value: Any) -> int:
+        key = (name, repr(value))
+        if key not in self.indices:
+            self.indices[key] = sum(1 for known, _ in self.indices if known == name)
+        return self.indices[key]
+
+    def style(self, outcome: RunOutcome, fields: list[str]) -> RunStyle:
+        """The colour of the first field that tells the figure's lines apart; the marker of the second, if any."""
+        labels = outcome.planned.labels
+        fields = fields or ["model"]
+        colour = self.index(fields[0], labels.get(fields[0]))
+        marker = self.index(fields[1], labels.get(fields[1])) if len(fields) > 1 else colour
+        return RunStyle(PALETTE[colour % len(PALETTE)], MARKERS[marker % len(MARKERS)])
+
+
+def make_palette(outcomes: Iterable[RunOutcome]) -> Palette:
+    """A palette numbering every run field's values in the order the report shows them."""
+    palette = Palette()
     for outcome in outcomes:
-        if outcome.planned.key not in styles:
-            i = len(styles)
-            styles[outcome.planned.key] = RunStyle(PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)])
-    return styles
+        for name in LABEL_FIELDS:
+            palette.index(name, outcome.planned.labels.get(name))
+    return palette
 
 
 # ---------------------------------------------------------------- curves
 
 def curves_figure(view: CurvesArgs, outcomes: list[RunOutcome], path: Path,
-                  palette: dict[str, RunStyle] | None = None) -> Path | None:
+                  palette: Palette | None = None) -> Path | None:
     """A row of panels per metric, a panel per facet value; x = epoch."""
     runs = [o for o in outcomes if o.result is not None and o.result.epochs]
     if not runs:
         return None
-    palette = palette or make_palette(outcomes)
+    palette = palette or make_palette(outcomes)  # a figure drawn alone numbers its own values
     losses = [getattr(e, m) for o in runs for e in o.result.epochs for m in view.metrics if m != "test_accuracy"]
     log_y = _use_log(view.log_y, losses)
     series = {m: (lambda r, m=m: ([e.epoch for e in r.epochs], [getattr(e, m) for e in r.epochs]))
               for m in view.metrics}
     _draw_lines(path, series, facet_groups(runs, view.facet), palette, "epoch",
-                lambda m: log_y and m != "test_accuracy", mark_stop=True)
+                lambda m: log_y and m != "test_accuracy", mark_stop=True, fields=_line_fields(runs, view.facet))
     return path
 
 
 def step_curves_figure(view: StepCurvesArgs, outcomes: list[RunOutcome], path: Path,
-                       palette: dict[str, RunStyle] | None = None) -> Path | None:
+                       palette: Palette | None = None) -> Path | None:
     """A row of panels per probe series over the first `view.steps` training steps; x = step."""
     runs = [o for o in outcomes if o.result is not None and any(o.result.probes.get(s) for s in view.series)]
     if not runs:
         return None
-    palette = palette or make_palette(outcomes)
+    palette = palette or make_palette(outcomes)  # a figure drawn alone numbers its own values
     series = {s: (lambda r, s=s: _probe(r, s, view.steps)) for s in view.series}
     values = {s: [v for o in runs for v in _probe(o.result, s, view.steps)[1]] for s in view.series}
     log_rows = {s: s not in SIGNED_SERIES and _use_log(None, values[s]) for s in view.series}
     _draw_lines(path, series, facet_groups(runs, view.facet), palette, "training step", log_rows.get,
-                mark_stop=False)
+                mark_stop=False, fields=_line_fields(runs, view.facet))
     return path
 
 
@@ -114,7 +135,12 @@ def facet_groups(runs: list[RunOutcome], facet: str) -> list[tuple[str, list[Run
     return [(field_text(members[0].planned, facet), members) for members in groups.values()]
 
 
-def _draw_lines(path, series, groups, palette, x_label: str, log_row, mark_stop: bool) -> None:
+def _line_fields(runs: list[RunOutcome], facet: str) -> list[str]:
+    """The run fields that tell a figure's lines apart (the facet has its own panels)."""
+    return [f for f in varying_fields(o.planned for o in runs) if f != facet] or ["model"]
+
+
+def _draw_lines(path, series, groups, palette, x_label: str, log_row, mark_stop: bool, fields: list[str]) -> None:
     """Panels: a row per series, a column per facet (3 at most, then a further block of rows); legends below."""
     ncols = min(len(groups), 3)
     wrap = int((WIDTH_IN / ncols - 0.5) / CHAR_IN)  # characters that fit under one panel
@@ -134,9 +160,19 @@ def _draw_lines(path, series, groups, palette, x_label: str, log_row, mark_stop:
             for m, (key, get) in enumerate(series.items()):
                 ax = axes[g // ncols * (len(series) + 1) + m][g % ncols]
                 for outcome, name in zip(members, names[g]):
-                    _plot_run(ax, outcome, get, palette[outcome.planned.key], name, mark_stop)
+                    _plot_run(ax, outcome, get, palette.style(outcome, fields), name, mark_stop)
+                if key == "test_accuracy":
+                    _mark_targets(ax, members)
                 _style_axes(ax, key, x_label, log_row(key), title if m == 0 else "", g % ncols == 0)
             _legend_below(fig, ax, columns)
+
+
+def _mark_targets(ax, members: list[RunOutcome]) -> None:
+    """A dashed line at each accuracy target the runs trained towards (Q1.3's 85 %)."""
+    for target in sorted({o.result.budget.until_accuracy for o in members if o.result and o.result.budget.until_accuracy}):
+        ax.axhline(target, color="#555555", linestyle="--", linewidth=0.8)
+        ax.annotate(f"target {target:g} %", (1, target), xycoords=("axes fraction", "data"), xytext=(-2, 2),
+                    textcoords="offset points", ha="right", va="bottom", fontsize=6.5, color="#555555")
 
 
 def _row_heights(panel_rows: int, blocks: int, between: float) -> tuple[list[float], list[int]]:
@@ -266,7 +302,7 @@ def _legend_below(fig, ax, ncol: int) -> None:
 # ---------------------------------------------------------------- bars
 
 def bars_figure(view: BarsArgs, outcomes: list[RunOutcome], path: Path,
-                palette: dict[str, RunStyle] | None = None) -> Path | None:
+                palette: Palette | None = None) -> Path | None:
     """Horizontal bars, one per run, labelled with the value; a panel per stop rule when they differ."""
     metric_value = metric(view.metric).value
     summaries = [seed_summary(o, metric_value) for o in outcomes]
@@ -274,7 +310,7 @@ def bars_figure(view: BarsArgs, outcomes: list[RunOutcome], path: Path,
     errors = [s.std or 0.0 for s in summaries]
     if all(v is None for v in values):
         return None
-    palette = palette or make_palette(outcomes)
+    palette = palette or make_palette(outcomes)  # a figure drawn alone numbers its own values
     panels: dict[Any, list[int]] = {}
     for i, outcome in enumerate(outcomes):
         panels.setdefault(outcome.planned.budget, []).append(i)
@@ -298,7 +334,7 @@ def _draw_bars(ax, members, values, fields, palette, metric: str, errors: list[f
 
     y = list(range(len(members)))
     heights = [v if v is not None else 0 for v in values]
-    colours = [palette[o.planned.key].colour for o in members]
+    colours = [palette.style(o, fields).colour for o in members]
     whiskers = {"xerr": errors, "error_kw": {"elinewidth": 0.8, "capsize": 2}} if any(errors) else {}
     bars = ax.barh(y, heights, color=colours, height=0.7, **whiskers)
     texts = [(format_value(metric, v) + (f" ± {format_value(metric, e)}" if e else "")) if v is not None

@@ -61,14 +61,25 @@ def test_facet_groups(make_outcome):
     assert [len(g) for _, g in figures.facet_groups(lr_grid, "none")] == [4]
 
 
-def test_palette_is_stable_per_run_and_distinct_between_runs(make_outcome):
-    a, b = make_outcome(model="mlp", lr=0.1), make_outcome(model="mlp", lr=0.01)
-    again = make_outcome(model="mlp", lr=0.1, question="other")
+def test_a_value_keeps_its_colour_across_panels_and_figures(make_outcome):
+    grid = [make_outcome(model=m, lr=lr) for m in ("mlp", "bn_mlp") for lr in (1.0, 0.1, 0.01)]
+    palette = figures.make_palette(grid)
+    colour = {(o.planned.labels["model"], o.planned.labels["lr"]): palette.style(o, ["lr"]).colour for o in grid}
+    assert colour["mlp", 0.1] == colour["bn_mlp", 0.1]  # the same rate in both model panels
+    assert len({colour["mlp", lr] for lr in (1.0, 0.1, 0.01)}) == 3
+    # another figure, drawing only some of the rates, colours lr 0.1 the same
+    later = [make_outcome(model="mlp", lr=lr, question="q1.4") for lr in (0.1, 0.01)]
+    assert palette.style(later[0], ["lr"]).colour == colour["mlp", 0.1]
+    # a model is one colour wherever the models tell the lines apart
+    assert palette.style(grid[0], ["model"]).colour != palette.style(grid[3], ["model"]).colour
 
-    palette = figures.make_palette([a, b, again])
 
-    assert palette[a.planned.key] == palette[again.planned.key]
-    assert palette[a.planned.key].colour != palette[b.planned.key].colour
+def test_colours_survive_in_the_drawn_svg(make_outcome, tmp_path):
+    grid = [make_outcome(model=m, lr=lr) for m in ("mlp", "bn_mlp") for lr in (0.1, 0.01)]
+    palette = figures.make_palette(grid)
+    svg = figures.curves_figure(curves(metrics=["train_loss"]), grid, tmp_path / "c.svg", palette).read_text()
+    lr01 = palette.style(grid[0], ["lr"]).colour
+    assert svg.count(f"stroke: {lr01}") >= 2  # drawn in both panels (Tutorial MLP and BN MLP)
 
 
 def test_log_scale_when_losses_span_more_than_a_decade():
@@ -136,3 +147,9 @@ def test_image_grid_rejects_unknown_class(tmp_path):
 
     with pytest.raises(ValueError, match="5"):
         figures.image_grid_figure(view, split, tmp_path / "g.svg")
+
+
+def test_an_accuracy_target_is_drawn_as_a_dashed_line(make_outcome, tmp_path):
+    runs = [make_outcome(lr=lr, accs=[80.0, 86.0], until_accuracy=85.0, max_epochs=5) for lr in (0.1, 0.01)]
+    svg = figures.curves_figure(curves(metrics=["test_accuracy"]), runs, tmp_path / "t.svg").read_text()
+    assert "target 85 %" in svg and "stroke-dasharray" in svg
