@@ -391,8 +391,7 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Op
 def _print_results(session: Session, qid: str, outcomes) -> None:
     """The question's own table views (its columns, the report's titles) and its observations."""
     from reportgen.analysis.aggregate import aggregate_points
-    from reportgen.analysis.noise import seeds_note
-    from reportgen.analysis.observations import observe
+    from reportgen.analysis.answers import question_prose
 
     question = session.spec.questions[qid]
     points = aggregate_points(outcomes)  # one row per grid point, over its seeds
@@ -400,12 +399,11 @@ def _print_results(session: Session, qid: str, outcomes) -> None:
     for view in _terminal_table_views(question):
         for table in _rich_tables(view, points, console.width):
             console.print(table)
-    present = [p for p in points if p.result is not None]
-    if present and question.observers:
-        console.print(seeds_note(present), highlight=False, style="dim")
-    for observer in question.observers if present else []:
-        for sentence in observe(observer.kind, present, observer.args):
-            console.print(f"• {sentence}", highlight=False)
+    answer, findings = question_prose(session.spec, question, [p for p in points if p.result is not None])
+    if answer:
+        console.print(f"[bold]Answer.[/] {' '.join(answer)}", highlight=False)
+    for finding in findings:
+        console.print(f"• {finding}", highlight=False)
 
 
 def _terminal_table_views(question) -> list:

@@ -121,7 +121,8 @@ def build_context(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]
     """Everything the template shows, as plain dicts, lists and strings."""
     qids = [qid for qid in spec.questions if qid in outcomes]
     build = _Build(out_dir, figures.make_palette(p for qid in qids for p in aggregate_points(outcomes[qid])), load_split)
-    sections = [_section(spec, qid, outcomes[qid], profile, build) for qid in qids]
+    said: set[str] = set()  # findings already given: no sentence appears in two sections
+    sections = [_section(spec, qid, outcomes[qid], profile, build, said) for qid in qids]
     parts: dict[str, list[dict]] = {}
     for section in sections:
         parts.setdefault(section["part"], []).append(section)
@@ -161,7 +162,7 @@ def _environment():
 
 # ---------------------------------------------------------------- sections
 
-def _section(spec: Spec, qid: str, runs: list[RunOutcome], profile: str, build: _Build) -> dict[str, Any]:
+def _section(spec: Spec, qid: str, runs: list[RunOutcome], profile: str, build: _Build, said: set[str]) -> dict[str, Any]:
     question = spec.questions[qid]
     present = [o for o in runs if o.result is not None]
     points = aggregate_points(runs)  # one per grid point, over its seeds
@@ -176,7 +177,7 @@ def _section(spec: Spec, qid: str, runs: list[RunOutcome], profile: str, build: 
         "missing": [_missing_name(o) for o in runs if o.result is None] if present else [],
         "views": _without_repeated_placeholders([(view, VIEWS.get(view.kind).render(ViewCanvas(build, qid, i), view, points))
                                                  for i, view in views]),
-        "observations": _observations(question, [p for p in points if p.result is not None]),
+        **_prose(spec, question, [p for p in points if p.result is not None], said),
         "checks": [_check_row(c, slug(qid)) for c in _checks(qid, question, runs, profile)],
     }
 
@@ -343,16 +344,11 @@ def _data_missing(dataset: str, err: Exception) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- prose and checks
 
-def _observations(question: Question, present: list[RunOutcome]) -> list[str]:
-    """One paragraph per observer that had something to say."""
-    if not present or not question.observers:
-        return []
-    from reportgen.analysis.observations import observe
+def _prose(spec: Spec, question: Question, present: list[RunOutcome], said: set[str]) -> dict[str, list[str]]:
+    from reportgen.analysis.answers import question_prose
 
-    from reportgen.analysis.noise import seeds_note
-
-    paragraphs = [" ".join(observe(o.kind, present, o.args)) for o in question.observers]
-    return [p for p in [seeds_note(present), *paragraphs] if p]
+    answer, findings = question_prose(spec, question, present, said)
+    return {"answer": answer, "observations": findings}
 
 
 def _checks(qid: str, question: Question, runs: list[RunOutcome], profile: str) -> list[Any]:

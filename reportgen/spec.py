@@ -36,6 +36,7 @@ class _Model(BaseModel):
 class ModelPreset(_Model):
     arch: str  # a name in models.ARCHITECTURES
     label: str
+    short: str = ""  # the name prose uses after the full label's first mention in a section (e.g. "BN MLP")
     args: dict[str, Union[Scalar, list[int]]] = {}
     image_size: int = Field(28, gt=0, le=512)  # input resize the architecture needs
 

@@ -259,7 +259,7 @@ def test_protocol_line_describes_the_runs(rendered):
 
 def test_reproduction_summary_lists_every_check(spec, rendered):
     _, _, _, html = rendered
-    summary = re.search(r'<section class="front-checks" id="checks">(.*?)</section>', html, re.S).group(1)
+    summary = re.search(r'<section class="front-checks appendix" id="checks">(.*?)</section>', html, re.S).group(1)
     references = sum(len(q.references) for q in spec.questions.values())
     assert summary.count('<td class="verdict') == references == 4
     assert "within tolerance" in summary and "not measured" in summary
@@ -268,7 +268,7 @@ def test_reproduction_summary_lists_every_check(spec, rendered):
 
 def test_sections_show_observations_epoch_table_and_data_views(rendered):
     _, _, _, html = rendered
-    assert "<h3>Observations</h3>" in section(html, "q.lr")
+    assert "<h3>Findings</h3>" in section(html, "q.lr") and '<ul class="findings">' in section(html, "q.lr")
     epochs = section(html, "lab.epochs")
     assert "Loss, first logged batch" in epochs and "batches 100 and 200 of 250" in epochs
     data = section(html, "d.1")
@@ -350,3 +350,24 @@ def test_templates_are_found_beside_the_package_or_in_the_installed_data(tmp_pat
     with pytest.raises(ReportgenError) as err:
         templates_dir((missing,))
     assert str(missing) in str(err.value) and "pip install" in str(err.value)
+
+
+def test_the_report_opens_with_every_question_s_answer(spec, rendered):
+    _, _, _, html = rendered
+    answers = html.index('id="answers"')
+    assert answers < html.index('class="part"') and answers < html.index('id="checks"')
+    front = html[answers:html.index("</section>", answers)]
+    assert "The best learning rate after" in front  # q.lr's answer, from lr_effect
+    assert "Not trained yet." in front  # lab.big is missing from the cache
+    assert front.count("<dt>") == len(spec.questions)
+    lr = section(html, "q.lr")
+    assert '<p class="answer"><span class="lead">Answer.</span>' in lr
+
+
+def test_no_sentence_appears_in_two_sections(rendered):
+    _, _, _, html = rendered
+    findings = re.findall(r"<li>(.*?)</li>", html, re.S)
+    per_section = [re.findall(r"<li>(.*?)</li>", m, re.S) for m in
+                   re.findall(r'<ul class="findings">(.*?)</ul>', html, re.S)]
+    flat = [f.strip() for part in per_section for f in part if not f.strip().startswith(("Numbers are", "Each setting"))]
+    assert findings and len(flat) == len(set(flat))

@@ -228,3 +228,30 @@ def _lr_target(runs: list[RunOutcome]) -> list[str]:
 def _epochs_or_none(r: RunResult) -> int | None:
     value = epochs_to_target(r)
     return value if isinstance(value, int) else None
+
+
+# ---------------------------------------------------------------- lr_tradeoff (Q1.4: the two tables together)
+
+def lr_tradeoff(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
+    """Per model: is the rate that is best after the fixed budget also the one that reaches the target first?"""
+    runs = w.measured(outcomes)
+    fixed = w.group_by_model(w.distinct([o for o in runs if o.result.budget.until_accuracy is None]))
+    targeted = w.group_by_model(w.distinct([o for o in runs if o.result.budget.until_accuracy is not None]))
+    sentences = [_tradeoff(fixed[m], targeted[m]) for m in fixed if m in targeted]
+    return [s for s in sentences if s]
+
+
+def _tradeoff(fixed: list[RunOutcome], targeted: list[RunOutcome]) -> str | None:
+    best = max(fixed, key=_acc)
+    reached = sorted((o for o in targeted if target_epoch(o) is not None), key=target_epoch)
+    name, target = w.describe_run(best), w.fmt_acc(targeted[0].result.budget.until_accuracy)
+    after = f"after {w.plural(best.result.budget.max_epochs, 'epoch')}"
+    if not reached:
+        return f"For {name}, {_lr(best)} is best {after} ({noise.acc_text(best)}), yet no rate reaches {target}."
+    first = reached[0]
+    if first.planned.labels.get("lr") == best.planned.labels.get("lr"):
+        return (f"For {name} one rate wins both tables: {_lr(best)} is best {after} ({noise.acc_text(best)}) "
+                f"and reaches {target} first ({target_text(first)}).")
+    return (f"For {name} the two tables disagree: {_lr(best)} is best {after} ({noise.acc_text(best)}), "
+            f"but {_lr(first)} reaches {target} first ({target_text(first)}): the faster start is not the "
+            "better end point.")

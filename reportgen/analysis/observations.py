@@ -9,40 +9,49 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from reportgen.analysis import axis_observers, curve_observers, lr_observers, model_observers
+from reportgen.analysis import answers, axis_observers, curve_observers, lr_observers, model_observers
 from reportgen.registry import Args, NoArgs, Registry, first_line, parse_args
 from reportgen.results import RunOutcome
+
+
+Writer = Callable[[list[RunOutcome], Args], list[str]]
 
 
 @dataclass(frozen=True)
 class ObserverKind:
     name: str
-    write: Callable[[list[RunOutcome], Args], list[str]]
+    write: Writer  # the findings: claims with their numbers, most important first
     args: type[Args] = NoArgs
     help: str = ""
+    answer: Writer | None = None  # at most one sentence answering the question; None: no part in the answer
 
 
 OBSERVERS: Registry[ObserverKind] = Registry("observer")
 
 
-def add_observer(name: str, write: Callable[[list[RunOutcome], Args], list[str]], args: type[Args] = NoArgs,
-                 help: str = "") -> ObserverKind:
+def add_observer(name: str, write: Writer, args: type[Args] = NoArgs, help: str = "",
+                 answer: Writer | None = None) -> ObserverKind:
     """Register an observer; its help defaults to the first line of the function's docstring."""
-    return OBSERVERS.add(ObserverKind(name, write, args, help or first_line(write.__doc__)))
+    return OBSERVERS.add(ObserverKind(name, write, args, help or first_line(write.__doc__), answer))
 
 
-for _name, _write, _args in (
-        ("lr_effect", lr_observers.lr_effect, NoArgs),
-        ("divergence", curve_observers.divergence, NoArgs),
-        ("overfitting", curve_observers.overfitting, curve_observers.OverfittingArgs),
-        ("convergence", curve_observers.convergence, NoArgs),
-        ("gradient_trend", curve_observers.gradient_trend, curve_observers.GradientTrendArgs),
-        ("capacity", model_observers.capacity, model_observers.CapacityArgs),
-        ("param_efficiency", model_observers.param_efficiency, model_observers.ParamEfficiencyArgs),
-        ("activation_effect", model_observers.activation_effect, NoArgs),
-        ("param_claim", model_observers.param_claim, model_observers.ParamClaimArgs),
-        ("compare", axis_observers.compare_along, axis_observers.CompareArgs)):
-    add_observer(_name, _write, _args)
+for _name, _write, _args, _answer in (
+        ("lr_effect", lr_observers.lr_effect, NoArgs, answers.lr_effect),
+        ("lr_tradeoff", lr_observers.lr_tradeoff, NoArgs, answers.first_finding(lr_observers.lr_tradeoff)),
+        ("divergence", curve_observers.divergence, NoArgs, answers.divergence),
+        ("overfitting", curve_observers.overfitting, curve_observers.OverfittingArgs, None),
+        ("convergence", curve_observers.convergence, NoArgs, answers.convergence),
+        ("gradient_trend", curve_observers.gradient_trend, curve_observers.GradientTrendArgs,
+         answers.first_finding(curve_observers.gradient_trend)),
+        ("capacity", model_observers.capacity, model_observers.CapacityArgs, answers.capacity),
+        ("param_efficiency", model_observers.param_efficiency, model_observers.ParamEfficiencyArgs,
+         answers.first_finding(model_observers.param_efficiency)),
+        ("activation_effect", model_observers.activation_effect, NoArgs, answers.best_model),
+        ("param_claim", model_observers.param_claim, model_observers.ParamClaimArgs,
+         answers.first_finding(model_observers.param_claim)),
+        ("compare", axis_observers.compare_along, axis_observers.CompareArgs,
+         answers.first_finding(axis_observers.compare_along))):
+    add_observer(_name, _write, _args, answer=_answer)
 
 
 def observe(kind: str, outcomes: list[RunOutcome], args: Args | dict | None = None) -> list[str]:
@@ -56,3 +65,15 @@ def observe(kind: str, outcomes: list[RunOutcome], args: Args | dict | None = No
     if not any(o.result is not None for o in outcomes):
         return []
     return entry.write(outcomes, args)
+
+
+def answer(kind: str, outcomes: list[RunOutcome], args: Args | dict | None = None) -> list[str]:
+    """Observer `kind`'s part of its question's answer; [] when it has none or nothing was measured."""
+    entry = OBSERVERS.get(kind)
+    if entry.answer is None:
+        return []
+    if not isinstance(args, Args):
+        args = parse_args(entry.args, args or {}, "args")
+    if not any(o.result is not None for o in outcomes):
+        return []
+    return entry.answer([o for o in outcomes if o.result is not None], args)

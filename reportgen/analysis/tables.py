@@ -206,7 +206,9 @@ def format_value(key: str, value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, Spread):
-        return f"{format_value(key, value.mean)} ± {format_value(key, value.std)}"
+        mean = format_value(key, value.mean)
+        decimals = len(mean.split(".")[1]) if "." in mean and "e" not in mean else 0
+        return f"{mean} ± {value.std:,.{decimals}f}"  # the spread to the mean's last digit
     if isinstance(value, str):
         return value
     if isinstance(value, bool):

@@ -136,3 +136,26 @@ def test_the_reproduction_check_places_the_reference_among_the_seeds(make_outcom
     (check,) = check_references("q", [ref], runs, "cpu")
     assert check.measured == 87.0 and check.seeds == 3 and check.verdict == "within tolerance"
     assert check.in_seed_range is False and check.sigmas == pytest.approx(1.5)
+
+
+# ---------------------------------------------------------------- answers
+
+def test_the_answer_changes_when_the_numbers_change(make_outcome):
+    from reportgen.analysis.observations import answer
+
+    before = answer("lr_effect", rates(make_outcome, {0.1: [88.0, 88.4, 88.2], 0.01: [85.0, 85.3, 84.9]}), {})
+    after = answer("lr_effect", rates(make_outcome, {0.1: [85.0, 85.4, 85.2], 0.01: [86.0, 85.3, 86.9]}), {})
+    assert before == ["The best learning rate after 1 epoch is lr 0.1 for Tutorial MLP (88.2 ± 0.2 %, "
+                      "ahead of lr 0.01 beyond seed noise)."]
+    assert after == ["The best learning rate after 1 epoch is lr 0.01 for Tutorial MLP (86.1 ± 0.8 %, "
+                     "level with lr 0.1 within seed noise)."]
+
+
+def test_labels_are_shortened_after_their_first_mention():
+    from types import SimpleNamespace
+
+    from reportgen.analysis.answers import shorten_labels
+
+    spec = SimpleNamespace(models={"m": SimpleNamespace(label="Tutorial MLP 784-512-512-10", short="MLP")})
+    texts = shorten_labels(["Tutorial MLP 784-512-512-10 wins.", "Tutorial MLP 784-512-512-10 again."], spec)
+    assert texts == ["Tutorial MLP 784-512-512-10 wins.", "MLP again."]

@@ -19,7 +19,7 @@ def text(sentences: list[str]) -> str:
 
 def test_registry_holds_every_kind_the_spec_uses():
     assert set(OBSERVERS) == {"lr_effect", "divergence", "overfitting", "convergence", "capacity",
-                              "param_efficiency", "gradient_trend", "activation_effect", "param_claim", "compare"}
+                              "param_efficiency", "gradient_trend", "activation_effect", "param_claim", "compare", "lr_tradeoff"}
 
 
 def test_unknown_kind_is_an_error(make_outcome):
