@@ -7,7 +7,9 @@ from reportgen.analysis import noise
 from reportgen.analysis import wording as w
 from reportgen.analysis.aggregate import compare_points, count_seeds, seed_summary
 from reportgen.analysis.stats import NOT_DISTINGUISHABLE
-from pydantic import Field, field_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from reportgen.analysis.metrics import final_accuracy, seconds_per_epoch
 from reportgen.registry import Args, NoArgs
@@ -43,16 +45,19 @@ def _missing(names: list[str], runs: dict[str, RunOutcome]) -> str | None:
 
 # ---------------------------------------------------------------- capacity
 
-class CapacityArgs(Args):
-    groups: list[str] = Field(min_length=1, description="'base,variant,...' model presets; variants are compared with the base")
+def _preset_lists(low: int, high: int, example: str) -> AfterValidator:
+    """Each item a comma-separated list of between `low` and `high` model presets."""
+    def check(items: list[str]) -> list[str]:
+        for item in items:
+            if not low <= len(_names(item)) <= high:
+                raise ValueError(f"{item!r} must name {low if low == high else f'at least {low}'} model presets, as {example!r}")
+        return items
+    return AfterValidator(check)
 
-    @field_validator("groups")
-    @classmethod
-    def _at_least_two(cls, groups: list[str]) -> list[str]:
-        for group in groups:
-            if len(_names(group)) < 2:
-                raise ValueError(f"group {group!r} names fewer than two model presets; write 'base,variant,...'")
-        return groups
+
+class CapacityArgs(Args):
+    groups: Annotated[list[str], _preset_lists(2, 99, "base,variant,...")] = Field(
+        min_length=1, description="'base,variant,...' model presets; variants are compared with the base")
 
     def presets(self) -> list[str]:
         return [n for group in self.groups for n in _names(group)]
@@ -129,15 +134,8 @@ def _capacity_verdict(base: RunOutcome, variants: list[RunOutcome]) -> str:
 # ---------------------------------------------------------------- param_efficiency
 
 class ParamEfficiencyArgs(Args):
-    pairs: list[str] = Field(min_length=1, description="'a,b' pairs of model presets to compare")
-
-    @field_validator("pairs")
-    @classmethod
-    def _two_each(cls, pairs: list[str]) -> list[str]:
-        for pair in pairs:
-            if len(_names(pair)) != 2:
-                raise ValueError(f"pair {pair!r} must name exactly two model presets, as 'a,b'")
-        return pairs
+    pairs: Annotated[list[str], _preset_lists(2, 2, "a,b")] = Field(
+        min_length=1, description="'a,b' pairs of model presets to compare")
 
     def presets(self) -> list[str]:
         return [n for pair in self.pairs for n in _names(pair)]
