@@ -74,7 +74,7 @@ def kill_epoch(sig: signal.Signals) -> int:
     return random.Random(KILL_SEED + int(sig)).randint(2, 5)
 
 
-def wait_inside_epoch_after(cache: Path, k: int, process: subprocess.Popen, timeout: float = 120) -> None:
+def wait_inside_epoch_after(cache: Path, k: int, process: subprocess.Popen, timeout: float = 900) -> None:
     """Until the cache holds exactly k epochs and the previous epoch's checkpoint is gone: the run has finished
     saving epoch k and is training epoch k + 1, the same point on a fast or a slow machine."""
     deadline = time.monotonic() + timeout
@@ -129,7 +129,7 @@ def test_killed_run_resumes_to_the_uninterrupted_numbers(spec, tmp_path, data_di
         wait_inside_epoch_after(cache, killed_at, process)
     finally:
         process.send_signal(sig)  # inside epoch killed_at + 1 (or, on a failed wait, to leave no process behind)
-    output = process.communicate(timeout=60)[0].decode()
+    output = process.communicate(timeout=300)[0].decode()
     if sig == signal.SIGINT:
         assert process.returncode == 130 and "Interrupted" in output and "Traceback" not in output
     assert epochs_saved(cache) == killed_at, f"killed after epoch {killed_at} (seed {KILL_SEED})"
