@@ -80,14 +80,14 @@ def _run_cell(outcome: RunOutcome, column: str) -> Any:
 
 def _over_seeds(column: str, values: list[Any]) -> Any:
     """One cell for several seeds: mean ± std of numbers; a shared word, or each word with its count."""
+    if column == "epochs_to_target":  # a count of epochs: the median and range say it best
+        return _target_cell(values)
     numbers = [v for v in values if is_numeric(v)]
     if len(numbers) == len(values):
         if len(set(numbers)) == 1:
             return numbers[0]  # the same in every seed (a parameter count): no spread to show
         summary = summarize(numbers)
         return Spread(summary.mean, summary.std or 0.0, summary.n) if summary.n > 1 else summary.mean
-    if column == "epochs_to_target":
-        return _target_cell(values)
     counts = {v: values.count(v) for v in dict.fromkeys(map(str, values))}
     if len(counts) == 1:
         return next(iter(counts))

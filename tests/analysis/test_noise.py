@@ -159,3 +159,10 @@ def test_labels_are_shortened_after_their_first_mention():
     spec = SimpleNamespace(models={"m": SimpleNamespace(label="Tutorial MLP 784-512-512-10", short="MLP")})
     texts = shorten_labels(["Tutorial MLP 784-512-512-10 wins.", "Tutorial MLP 784-512-512-10 again."], spec)
     assert texts == ["Tutorial MLP 784-512-512-10 wins.", "MLP again."]
+
+
+def test_epochs_to_target_cells_give_the_median_and_range(make_outcome):
+    runs = [make_outcome(accs=accs, lr=0.1, seed=s, until_accuracy=85.0, max_epochs=9)
+            for s, accs in enumerate([[80.0, 86.0], [80.0, 81.0, 86.0], [80.0, 86.0]])]
+    frame = tables.run_table(TableArgs(kind="table", columns=["model", "epochs_to_target"]), aggregate_points(runs))
+    assert frame.iloc[0, 1] == "2 (median; 2–3)"
