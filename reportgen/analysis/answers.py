@@ -11,7 +11,7 @@ from typing import Any
 
 from reportgen.analysis import wording as w
 from reportgen.analysis.aggregate import compare_points, count_seeds, seed_summary
-from reportgen.analysis.curve_observers import _failed
+from reportgen.analysis.curve_observers import failed_or_at_chance
 from reportgen.analysis.lr_observers import target_epoch, target_text
 from reportgen.analysis.metrics import final_accuracy
 from reportgen.analysis.noise import acc_text
@@ -79,7 +79,7 @@ def convergence(points: list[RunOutcome], args: Args) -> list[str]:
 
 def divergence(points: list[RunOutcome], args: Args) -> list[str]:
     """Which settings failed (diverged or stayed at chance), if any."""
-    failed = [p for p in w.distinct(points) if p.result.diverged or _failed(p.result)]
+    failed = [p for p in w.distinct(points) if p.result.diverged or failed_or_at_chance(p.result)]
     if not failed:
         return []
     return [f"Training fails (diverges or stays at chance) for {w.join_words(w.describe_run(p, ['lr']) for p in failed)}."]

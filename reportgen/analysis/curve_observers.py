@@ -26,7 +26,7 @@ def divergence(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
     """Which runs diverged or sat at chance level, at which epoch, and their final accuracy."""
     runs = w.distinct(outcomes)
     name = w.name_runs(runs)
-    failed = [o for o in runs if failed_seeds(o, _failed)[0]]
+    failed = [o for o in runs if failed_seeds(o, failed_or_at_chance)[0]]
     if not failed:
         low = min(runs, key=lambda o: final_accuracy(o.result))
         return [f"No run diverged or ended at chance level: the lowest final test accuracy is "
@@ -34,14 +34,14 @@ def divergence(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
     return [_failure_of_point(name(o), o) for o in failed]
 
 
-def _failed(r: RunResult) -> bool:
+def failed_or_at_chance(r: RunResult) -> bool:
     return r.diverged or w.at_chance(final_accuracy(r))
 
 
 def _failure_of_point(name: str, point: RunOutcome) -> str:
     """The failure of the point's first failed seed, with how many of its seeds failed."""
-    failed, n = failed_seeds(point, _failed)
-    first = next(r for r in (point.measured if isinstance(point, PointOutcome) else [point.result]) if _failed(r))
+    failed, n = failed_seeds(point, failed_or_at_chance)
+    first = next(r for r in (point.measured if isinstance(point, PointOutcome) else [point.result]) if failed_or_at_chance(r))
     if n < 2:
         return _failure_sentence(name, first)
     return f"In {failed} of {n} seeds: " + _failure_sentence(name, first)[0].lower() + _failure_sentence(name, first)[1:]
