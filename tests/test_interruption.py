@@ -70,8 +70,9 @@ KILL_SEED = 1729  # the epochs after which the tests interrupt a run are drawn f
 
 
 def kill_epoch(sig: signal.Signals) -> int:
-    """The saved epoch (2 to 5 of 6) after which the test interrupts the run: seeded, so the same every run."""
-    return random.Random(KILL_SEED + int(sig)).randint(2, 5)
+    """The saved epoch (2 to 4 of 6) after which the test interrupts the run: seeded, so the same every run.
+    At least two epochs follow it, so a signal that lands an epoch late (a fast machine) still interrupts."""
+    return random.Random(KILL_SEED + int(sig)).randint(2, 4)
 
 
 def wait_inside_epoch_after(cache: Path, k: int, process: subprocess.Popen, timeout: float = 900) -> None:
@@ -132,11 +133,12 @@ def test_killed_run_resumes_to_the_uninterrupted_numbers(spec, tmp_path, data_di
     output = process.communicate(timeout=300)[0].decode()
     if sig == signal.SIGINT:
         assert process.returncode == 130 and "Interrupted" in output and "Traceback" not in output
-    assert epochs_saved(cache) == killed_at, f"killed after epoch {killed_at} (seed {KILL_SEED})"
+    saved = epochs_saved(cache)
+    assert killed_at <= saved < 6, f"killed after epoch {killed_at} (seed {KILL_SEED}), found {saved} saved"
     assert_only_complete_entries(cache)
 
     resumed = subprocess.run(command(spec, cache, data_dir), capture_output=True, text=True, check=True)
-    assert f"Trained {6 - killed_at} epochs" in resumed.stdout
+    assert f"Trained {6 - saved} epoch" in resumed.stdout
     assert final_metrics(cache) == uninterrupted
     assert_only_complete_entries(cache)
 
