@@ -44,6 +44,12 @@ runs = [{ model = "mlp" }]
 """
 
 
+def default_sigint() -> None:
+    """In the child: Ctrl-C's default action, even when the suite runs in the background (where the shell
+    makes children ignore SIGINT, and Python then never turns it into KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def command(spec: Path, cache: Path, data_dir: Path) -> list[str]:
     return [sys.executable, "-m", "reportgen", "run", "q", "--spec", str(spec), "--profile", "smoke",
             "--device", "cpu", "--cache-dir", str(cache), "--out", str(cache.parent / "out"),
@@ -125,7 +131,8 @@ def uninterrupted(tmp_path_factory, data_dir) -> list[tuple]:
 def test_killed_run_resumes_to_the_uninterrupted_numbers(spec, tmp_path, data_dir, uninterrupted, sig):
     cache = tmp_path / "cache"
     killed_at = kill_epoch(sig)
-    process = subprocess.Popen(command(spec, cache, data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command(spec, cache, data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               preexec_fn=default_sigint)
     try:
         wait_inside_epoch_after(cache, killed_at, process)
     finally:

@@ -22,6 +22,12 @@ KILL_SEED = 1729
 KILL_POINTS = list(zip([signal.SIGINT, signal.SIGKILL], random.Random(KILL_SEED).sample(list(MARKERS), 2)))
 
 
+def default_sigint() -> None:
+    """In the child: Ctrl-C's default action, even when the suite runs in the background (where the shell
+    makes children ignore SIGINT, and Python then never turns it into KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def build_command(spec, out, data_dir, *extra):
     return [sys.executable, "-m", "reportgen", "build", "--spec", str(spec), "--profile", "smoke", "--device", "cpu",
             "--out", str(out), "--data-dir", str(data_dir), *extra]
@@ -49,7 +55,8 @@ def test_killed_while_rendering(tiny_spec, tmp_path, data_dir, sig, marker):
     (out / "report.html").unlink()
     for table in (out / "tables").glob("*.csv"):
         table.unlink()
-    process = subprocess.Popen(build_command(tiny_spec, out, data_dir, "--no-train"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(build_command(tiny_spec, out, data_dir, "--no-train"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               preexec_fn=default_sigint)
     try:
         wait_for(out, marker, process)
     finally:
