@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import reportgen
 from reportgen.analysis import figures, naming, tables
-from reportgen.analysis.aggregate import aggregate_points, count_seeds
+from reportgen.analysis.aggregate import aggregate_points, seeds_text
 from reportgen.analysis.metrics import metric
 from reportgen.datasets import dataset_title
 from reportgen.errors import ReportgenError
@@ -299,9 +299,7 @@ def _figure_item(build: _Build, qid: str, index: int, view, runs: list[RunOutcom
     build.figures += 1
     missing = [_missing_name(s) for o in runs for s in getattr(o, "seeds", (o,)) if s.result is None]
     notes = [f"Not trained yet, so not drawn: {'; '.join(missing)}."] if missing else []
-    seeds = sorted({count_seeds(o) for o in runs if o.result is not None})
-    if seeds and seeds[-1] > 1:
-        said = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+    if said := seeds_text(runs):
         notes.append(figures.SEED_NOTES.get(view.kind, "").format(n=said))
     return {"template": "_figure.html.j2", "number": build.figures, "caption": view.caption,
             "src": f"figures/{path.name}", "id": f"{slug(qid)}-{index}", "kind": view.kind,

@@ -322,6 +322,7 @@ def _check_models_build(spec: Spec) -> None:
 
 def _check_facets(spec: Spec) -> None:
     """A facet the author wrote must split the question's runs (under any profile), else it draws one panel."""
+    from reportgen.analysis.naming import varying_fields
     from reportgen.plan import plan_question
 
     for qid, question in spec.questions.items():
@@ -329,18 +330,10 @@ def _check_facets(spec: Spec) -> None:
             facet = getattr(view, "facet", None)
             if facet in (None, "none") or "facet" not in view.model_fields_set:
                 continue
-            varying = _varying_fields(r for profile in spec.profiles for r in plan_question(spec, qid, profile, "cpu"))
+            varying = varying_fields(r for profile in spec.profiles for r in plan_question(spec, qid, profile, "cpu"))
             if facet not in varying:
                 raise SpecError(f'questions."{qid}".views[{i}].facet: {facet!r} does not vary among this question\'s '
                                 f"runs, so it would draw a single panel; use one of: {', '.join(varying + ['none'])}")
-
-
-def _varying_fields(runs: Any) -> list[str]:
-    values: dict[str, set[str]] = {}
-    for run in runs:
-        for field, value in run.labels.items():
-            values.setdefault(field, set()).add(repr(value))
-    return [f for f in GRID_FIELDS if len(values.get(f, ())) > 1]
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

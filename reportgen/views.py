@@ -14,13 +14,13 @@ from typing import Annotated, Any, Callable, Optional
 from pydantic import AfterValidator, Field
 
 from reportgen.analysis.metrics import names_of_kind
+from reportgen.analysis.naming import LABEL_FIELDS
 from reportgen.datasets import DATASETS
 from reportgen.registry import Args, Registry, unknown_name_message
 from reportgen.results import PROBE_STEPS, RunOutcome
 
 # Run fields a figure may split its panels by ("none": one panel).
-FACET_FIELDS = ("model", "optimizer", "lr", "batch_size", "shuffle", "dataset", "train_subset", "test_subset",
-                "image_size", "seed", "none")
+FACET_FIELDS = (*LABEL_FIELDS, "none")
 
 
 class ViewArgs(Args):

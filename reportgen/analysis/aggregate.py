@@ -106,6 +106,14 @@ def count_seeds(point: RunOutcome) -> int:
     return point.n if isinstance(point, PointOutcome) else int(point.result is not None)
 
 
+def seeds_text(points: list[RunOutcome]) -> str:
+    """How many seeds stand behind the measured points: '3', '2–3'; '' when none is measured or all have one."""
+    counts = sorted({count_seeds(p) for p in points if p.result is not None})
+    if not counts or counts[-1] < 2:
+        return ""
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+
+
 def failed_seeds(point: RunOutcome, failed: Callable[[RunResult], bool]) -> tuple[int, int]:
     """(seeds for which `failed` holds, measured seeds)."""
     flags = seed_values(point, failed)
@@ -116,6 +124,10 @@ def epochs_to_target_summary(point: RunOutcome) -> tuple[float | None, int, int,
     """(median epoch of the seeds that reached the target, reached, measured, their epochs)."""
     from reportgen.analysis.metrics import epochs_to_target
 
-    values = seed_values(point, epochs_to_target)
+    return target_epochs(seed_values(point, epochs_to_target))
+
+
+def target_epochs(values: list[Any]) -> tuple[float | None, int, int, list[int]]:
+    """Per-seed epochs to a target ('not reached' where missed) → (median of the reached, reached, seeds, epochs)."""
     reached = sorted(v for v in values if isinstance(v, int))
     return (median(reached) if reached else None), len(reached), len(values), reached

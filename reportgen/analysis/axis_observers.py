@@ -13,11 +13,11 @@ from reportgen.analysis import noise
 from reportgen.analysis import wording as w
 from reportgen.analysis.aggregate import seed_summary
 from reportgen.analysis.metrics import METRICS, names_of_kind
-from reportgen.analysis.naming import field_text
+from reportgen.analysis.naming import LABEL_FIELDS, field_text
 from reportgen.registry import Args, unknown_name_message
 from reportgen.results import RunOutcome
 
-FIELDS = ("model", "optimizer", "lr", "batch_size", "shuffle", "dataset", "train_subset", "test_subset", "image_size")
+FIELDS = tuple(f for f in LABEL_FIELDS if f != "seed")  # a setting's seeds are its noise, not an axis
 
 
 class CompareArgs(Args):

@@ -7,7 +7,7 @@ import math
 from typing import Any, Callable
 
 from reportgen.analysis import wording as w
-from reportgen.analysis.aggregate import compare_points, count_seeds, seed_summary
+from reportgen.analysis.aggregate import compare_points, seed_summary, seeds_text
 from reportgen.analysis.metrics import final_accuracy
 from reportgen.analysis.stats import BEYOND_NOISE, NO_NOISE_ESTIMATE, Comparison, Summary
 from reportgen.results import RunOutcome, RunResult
@@ -32,12 +32,11 @@ def acc_text(point: RunOutcome, value: Callable[[RunResult], Any] = final_accura
 
 def seeds_note(points: list[RunOutcome]) -> str:
     """How many seeds stand behind each number, said once."""
-    counts = sorted({count_seeds(p) for p in points if p.result is not None})
-    if not counts:
+    if not any(p.result is not None for p in points):
         return ""
-    if counts == [1]:
+    said = seeds_text(points)
+    if not said:
         return ONE_SEED
-    said = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
     return (f"Numbers are means ± standard deviation over {said} seeds per setting; a difference is called "
             "beyond seed noise when its 95 % interval (Welch's t-test) excludes zero.")
 

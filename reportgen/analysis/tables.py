@@ -8,12 +8,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from statistics import median
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from reportgen.analysis.aggregate import count_seeds, seed_values
+from reportgen.analysis.aggregate import count_seeds, seed_values, seeds_text, target_epochs
 from reportgen.analysis.metrics import METRICS, column_value, metric
 from reportgen.analysis.naming import model_label, varying_fields
 from reportgen.analysis.stats import summarize
@@ -51,10 +50,8 @@ class Spread:
 def run_table(view: TableArgs, outcomes: list[RunOutcome]) -> pd.DataFrame:
     """One row per run (or grid point, over its seeds) with the view's columns; missing runs read 'not run'."""
     rows = [[_run_cell(o, column) for column in view.columns] for o in outcomes]
-    seeds = sorted({count_seeds(o) for o in outcomes if o.result is not None})
     notes = []
-    if seeds and seeds[-1] > 1:
-        said = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+    if said := seeds_text(outcomes):
         notes.append(f"Each row is a setting trained with {said} seeds: numbers are mean ± standard deviation "
                      "over the seeds; the rows per seed are in the CSV file marked “seeds”.")
     return _frame(rows, list(view.columns), [metric(c).title for c in view.columns], notes)
@@ -95,13 +92,12 @@ def _over_seeds(column: str, values: list[Any]) -> Any:
 
 
 def _target_cell(values: list[Any]) -> str:
-    reached = sorted(v for v in values if isinstance(v, int))
-    missed = len(values) - len(reached)
+    middle, count, n, reached = target_epochs(values)
+    missed = n - count
     if not reached:
-        return f"not reached ({len(values)} of {len(values)} seeds)"
-    middle = median(reached)
+        return f"not reached ({n} of {n} seeds)"
     said = f"{middle:g} (median; {reached[0]}–{reached[-1]})" if reached[0] != reached[-1] else f"{middle:g}"
-    return said + (f"; not reached in {missed} of {len(values)}" if missed else "")
+    return said + (f"; not reached in {missed} of {n}" if missed else "")
 
 
 def epoch_table(view: EpochTableArgs, outcomes: list[RunOutcome]) -> pd.DataFrame:
