@@ -15,7 +15,10 @@ from reportgen.errors import SpecError
 from reportgen.results import Budget, PlannedRun
 from reportgen.spec import GRID_FIELDS, UNEXPANDED_FIELDS, Overlay, RunParams, Seeds, Spec
 
-ENGINE_VERSION = "4"  # bump when a change to the engine changes its numbers
+ENGINE_VERSION = "5"  # bump when a change to the engine changes its numbers (5: MLPs train in lockstep.py)
+# Runs that differ only in these train as one lockstep group (lockstep.py), up to MAX_GROUP runs at a time.
+PER_RUN_FIELDS = ("seed", "lr")
+MAX_GROUP = 12
 
 DEFAULTS = RunParams(
     dataset="fashion-mnist", optimizer="sgd", lr=0.001, batch_size=64, test_batch_size=256,
@@ -68,6 +71,39 @@ def plan_jobs(spec: Spec, qids: Iterable[str], profile: str, device: str, seeds:
             if run.budget not in budgets:
                 budgets.append(run.budget)
     return [RunJob(key, request, tuple(budgets)) for key, (request, budgets) in by_key.items()]
+
+
+def lockstep_reason(request: dict[str, Any]) -> str | None:
+    """Why this request trains alone by autograd (None when lockstep.py trains it, alone or grouped)."""
+    if request["arch"] != "mlp":
+        return f"arch {request['arch']!r} (only 'mlp' trains in lockstep)"
+    if request["optimizer"] != "sgd":
+        return f"optimizer {request['optimizer']!r} (only plain SGD trains in lockstep)"
+    if not request["lr"] > 0:  # the probes divide the lr-scaled gradients by the lr
+        return f"learning rate {request['lr']!r}"
+    return None
+
+
+def group_signature(request: dict[str, Any]) -> str | None:
+    """Requests with equal signatures can train as one group; None: this request trains alone."""
+    if lockstep_reason(request) is not None:
+        return None
+    return repr(sorted((k, v) for k, v in request.items() if k not in PER_RUN_FIELDS))
+
+
+def group_jobs(jobs: list[RunJob], max_size: int = MAX_GROUP) -> list[list[RunJob]]:
+    """The jobs as lockstep groups (in the order their first job comes), at most max_size each;
+    a job no group can take is a group of one. Grouping never changes a run's numbers."""
+    groups: dict[str, list[list[RunJob]]] = {}
+    order: list[list[RunJob]] = []
+    for job in jobs:
+        signature = group_signature(job.request)
+        chunks = groups.setdefault(signature, []) if signature is not None else []
+        if not chunks or len(chunks[-1]) >= max_size:
+            chunks.append([])
+            order.append(chunks[-1])
+        chunks[-1].append(job)
+    return order
 
 
 def _expand(grid: dict[str, Any]) -> list[dict[str, Any]]:

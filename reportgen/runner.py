@@ -3,12 +3,13 @@ one RunResult per budget out; executors decide where jobs run.
 """
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from reportgen.cache import CorruptEntry, Entry, RunCache
-from reportgen.plan import RunJob, plan_question
+from reportgen.plan import RunJob, group_jobs, plan_question
 from reportgen.results import Budget, EpochMetrics, RunOutcome, RunResult, decide
 from reportgen.spec import Spec
 
@@ -29,17 +30,35 @@ OnEvent = Callable[[Event], None]
 
 def execute_job(job: RunJob, cache_root: Path, data_dir: Path | None, on_event: OnEvent = lambda e: None) -> dict[Budget, RunResult]:
     """Serve every budget of the job from the cache, training (or resuming) only what is missing."""
+    return execute_group([job], cache_root, data_dir, on_event)[job.key]
+
+
+def execute_group(jobs: list[RunJob], cache_root: Path, data_dir: Path | None,
+                  on_event: OnEvent = lambda e: None) -> dict[str, dict[Budget, RunResult]]:
+    """Serve the jobs of one lockstep group (plan.group_jobs) from the cache, training the missing
+    ones together; each job stays its own cache entry. Results by job key."""
     cache = RunCache(cache_root)
-    target = max(b.max_epochs for b in job.budgets)
-    with cache.lock(job.key):
-        cache.remove_partial_writes(job.key)
-        entry = _load_or_discard(cache, job, on_event)
-        if entry is not None and _all_decided(entry, job.budgets):
-            on_event(Event("cached", job.key, target_epochs=target))
-            return results_for(entry, job.budgets)
-        entry = _train_until_decided(cache, job, entry, data_dir, on_event)
-    on_event(Event("done", job.key, target_epochs=target))
-    return results_for(entry, job.budgets)
+    results: dict[str, dict[Budget, RunResult]] = {}
+    with ExitStack() as locks:
+        for job in sorted(jobs, key=lambda j: j.key):  # one order for every process: no deadlock
+            locks.enter_context(cache.lock(job.key))
+        pending = []
+        for job in jobs:
+            cache.remove_partial_writes(job.key)
+            entry = _load_or_discard(cache, job, on_event)
+            if entry is not None and _all_decided(entry, job.budgets):
+                on_event(Event("cached", job.key, target_epochs=_target(job)))
+                results[job.key] = results_for(entry, job.budgets)
+            else:
+                pending.append((job, entry))
+        for job, entry in _train_until_decided(cache, pending, data_dir, on_event):
+            on_event(Event("done", job.key, target_epochs=_target(job)))
+            results[job.key] = results_for(entry, job.budgets)
+    return results
+
+
+def _target(job: RunJob) -> int:
+    return max(b.max_epochs for b in job.budgets)
 
 
 def _load_or_discard(cache: RunCache, job: RunJob, on_event: OnEvent) -> Entry | None:
@@ -55,22 +74,54 @@ def _all_decided(entry: Entry, budgets: Iterable[Budget]) -> bool:
     return all(decide(entry.epochs, b) is not None for b in budgets)
 
 
-def _train_until_decided(cache: RunCache, job: RunJob, entry: Entry | None, data_dir: Path | None, on_event: OnEvent) -> Entry:
-    from reportgen import train
+@dataclass
+class _Training:
+    """A job in training: its cache entry and the engine member that advances it."""
 
-    state, entry = _resume_or_start(cache, job, entry, on_event)
-    entry.machine = train.machine_info(job.request["device"])  # not in the key: it is saved, not hashed
-    data = train.prepare_tensors(job.request, _load_splits(job.request, data_dir))
-    target = max(b.max_epochs for b in job.budgets)
-    on_event(Event("start", job.key, message=f"from epoch {state.epochs_done + 1}", target_epochs=target))
-    while not _all_decided(entry, job.budgets):
-        metrics, probes = train.train_epoch(state, data, job.request)
-        entry.epochs.append(metrics)
-        for name, values in probes.items():
-            entry.probes.setdefault(name, []).extend(values)
-        cache.save_epoch(entry, _checkpoint(state))
-        on_event(Event("epoch", job.key, epoch=metrics, target_epochs=target))
-    return entry
+    job: RunJob
+    entry: Entry
+    member: Any  # lockstep.Member
+
+
+def _train_until_decided(cache: RunCache, pending: list[tuple[RunJob, Entry | None]], data_dir: Path | None,
+                         on_event: OnEvent) -> Iterator[tuple[RunJob, Entry]]:
+    """Train the jobs in lockstep, one epoch of each at a time, saving every epoch; each job leaves
+    the group (and is yielded) as soon as all its budgets are decided, and the rest go on."""
+    if not pending:
+        return
+    from reportgen import train
+    from reportgen.lockstep import Member
+
+    machine = train.machine_info(pending[0][0].request["device"]) | {"group_size": len(pending)}
+    active = []
+    for job, entry in pending:
+        state, entry = _resume_or_start(cache, job, entry, on_event)
+        entry.machine = machine  # not in the key: it is saved, not hashed
+        active.append(_Training(job, entry, Member(job.request, state)))
+        on_event(Event("start", job.key, message=f"from epoch {state.epochs_done + 1}" + _group_note(len(pending)),
+                       target_epochs=_target(job)))
+    data = train.prepare_tensors(pending[0][0].request, _load_splits(pending[0][0].request, data_dir))
+    trainer = train.trainer_for([t.member for t in active])
+    while active:
+        staying = []
+        for position, (run, (metrics, probes)) in enumerate(zip(active, trainer.train_epoch(data))):
+            run.entry.epochs.append(metrics)
+            for name, values in probes.items():
+                run.entry.probes.setdefault(name, []).extend(values)
+            cache.save_epoch(run.entry, _checkpoint(run.member.state))
+            on_event(Event("epoch", run.job.key, epoch=metrics, target_epochs=_target(run.job)))
+            if _all_decided(run.entry, run.job.budgets):
+                yield run.job, run.entry
+            else:
+                staying.append(position)
+        if len(staying) < len(active):
+            active = [active[p] for p in staying]
+            if active:
+                trainer.keep(staying)
+
+
+def _group_note(size: int) -> str:
+    return f", in lockstep with {size - 1} other run{'s' if size > 2 else ''}" if size > 1 else ""
 
 
 def _resume_or_start(cache: RunCache, job: RunJob, entry: Entry | None, on_event: OnEvent):
@@ -112,7 +163,7 @@ def results_for(entry: Entry, budgets: Iterable[Budget]) -> dict[Budget, RunResu
 
 
 class LocalExecutor:
-    """Runs jobs one after another in this process; the default executor."""
+    """Runs jobs in this process, one lockstep group (plan.group_jobs) after another; the default executor."""
 
     name = "local"
 
@@ -120,8 +171,10 @@ class LocalExecutor:
         self.cache_root, self.data_dir = cache_root, data_dir
 
     def run(self, jobs: list[RunJob], on_event: OnEvent) -> Iterator[tuple[RunJob, dict[Budget, RunResult]]]:
-        for job in jobs:
-            yield job, execute_job(job, self.cache_root, self.data_dir, on_event)
+        for group in group_jobs(jobs):
+            results = execute_group(group, self.cache_root, self.data_dir, on_event)
+            for job in group:
+                yield job, results[job.key]
 
 
 def cached_results(cache_root: Path, job: RunJob) -> dict[Budget, RunResult] | None:

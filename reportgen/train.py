@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reportgen import train_mlp
+from reportgen.lockstep import Group, Member
 from reportgen.models import build_model, count_parameters
+from reportgen.plan import lockstep_reason
 from reportgen.results import PROBE_STEPS, EpochMetrics, probe_columns
 
 
@@ -135,11 +136,34 @@ def train_epoch(state: TrainState, data: Tensors, request: dict[str, Any]) -> tu
 
 
 def train_steps(state: TrainState, data: Tensors, request: dict[str, Any], order: torch.Tensor | None):
-    """One pass over the training data: (per-step losses, gradient probes), by the fastest exact path:
-    plain-SGD MLPs by hand (train_mlp.py; benchmarks/engine.py: 1.4x), everything else by autograd."""
-    if train_mlp.unsupported_reason(request) is None:
-        return train_mlp.train_steps(state, data, request, order)
+    """One pass over the training data by autograd: (per-step losses, gradient probes)."""
     return _train_steps(state, data, request["batch_size"], order)
+
+
+class LoneRun:
+    """One run of a family lockstep.py does not train (CNNs, Adam), by autograd: a group of one
+    with Group's interface, so the runner has one way to train."""
+
+    def __init__(self, member: Member):
+        self.members = [member]
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    def train_epoch(self, data: Tensors) -> list[tuple[EpochMetrics, dict[str, list[float]]]]:
+        return [train_epoch(member.state, data, member.request) for member in self.members]
+
+    def keep(self, indices: list[int]) -> None:
+        self.members = [self.members[i] for i in indices]
+
+
+def trainer_for(members: list[Member]) -> Group | LoneRun:
+    """Lockstep for plain-SGD MLPs, alone or grouped (the only path that trains them, so grouping
+    never changes a number); autograd for one run of any other family."""
+    if len(members) == 1 and lockstep_reason(members[0].request) is not None:
+        return LoneRun(members[0])
+    return Group(members)
 
 
 def _train_steps(state: TrainState, data: Tensors, batch_size: int, order: torch.Tensor | None):

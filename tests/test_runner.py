@@ -174,7 +174,7 @@ def test_each_entry_records_the_machine_that_trained_it_outside_its_key(tmp_path
 
     job = make_job(epochs=1)
     result = only(execute_job(job, tmp_path, data_dir))
-    assert result.machine == machine_info("cpu") and result.machine["torch_threads"] >= 1
+    assert result.machine == machine_info("cpu") | {"group_size": 1} and result.machine["torch_threads"] >= 1
     assert result.machine["processor"] and result.machine["gpu"] is None
     state = json.loads((tmp_path / "runs" / job.key[:2] / job.key / "state.json").read_text())
     assert state["machine"] == result.machine
@@ -201,3 +201,80 @@ def test_processor_name_reads_cpuinfo_and_falls_back_to_the_platform(tmp_path):
     cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Gold 6338\n")
     assert processor_name(cpuinfo) == "Intel(R) Xeon(R) Gold 6338"
     assert processor_name(tmp_path / "absent")  # platform.processor() or the machine type, never empty
+
+
+# ---------------------------------------------------------------- lockstep groups (plan.group_jobs)
+
+def group_of_jobs(epochs: int = 3, **stop_rules) -> list[RunJob]:
+    """Six tiny-MLP runs that differ only in seed and learning rate (shuffled: each seed its own batches)."""
+    return [make_job(epochs=epochs, lr=lr, seed=seed, shuffle=True, **stop_rules)
+            for lr in (1.0, 0.1, 0.01) for seed in (0, 1)]
+
+
+def weights_of(cache_root: Path, key: str) -> dict:
+    from reportgen.cache import RunCache
+
+    cache = RunCache(cache_root)
+    return cache.load_checkpoint(cache.load(key))["model"]
+
+
+def assert_same_runs(root_a: Path, root_b: Path, jobs: list[RunJob], results_a: dict, results_b: dict) -> None:
+    import torch
+
+    for job in jobs:
+        assert metrics_of(only(results_a[job.key])) == metrics_of(only(results_b[job.key]))
+        assert only(results_a[job.key]).probes == only(results_b[job.key]).probes
+        a, b = weights_of(root_a, job.key), weights_of(root_b, job.key)
+        assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+def test_a_group_gives_every_run_the_bits_it_gets_alone(tmp_path, data_dir):
+    from reportgen.runner import execute_group
+
+    jobs = group_of_jobs()
+    assert plan.group_jobs(jobs) == [jobs]
+    recorder = Recorder()
+    grouped = execute_group(jobs, tmp_path / "group", data_dir, recorder)
+    alone = {job.key: execute_job(job, tmp_path / "alone", data_dir) for job in jobs}
+    assert_same_runs(tmp_path / "group", tmp_path / "alone", jobs, grouped, alone)
+    assert sum("in lockstep with 5 other runs" in e.message for e in recorder.events if e.kind == "start") == 6
+
+
+def test_a_group_with_partly_cached_members_equals_fresh_runs(tmp_path, data_dir):
+    from reportgen.runner import execute_group
+
+    jobs = group_of_jobs()
+    execute_job(make_job(epochs=1, lr=0.1, seed=1, shuffle=True), tmp_path / "mixed", data_dir)  # one epoch cached
+    execute_job(jobs[0], tmp_path / "mixed", data_dir)  # all three cached
+    recorder = Recorder()
+    mixed = execute_group(jobs, tmp_path / "mixed", data_dir, recorder)
+    fresh = execute_group(jobs, tmp_path / "fresh", data_dir)
+    assert_same_runs(tmp_path / "mixed", tmp_path / "fresh", jobs, mixed, fresh)
+    assert len(recorder.trained_epochs()) == 3 * 4 + 2  # four new runs, one resumed at epoch 2, one cached
+
+
+def test_an_interrupted_group_resumes_to_the_uninterrupted_numbers(tmp_path, data_dir):
+    from reportgen.runner import execute_group
+
+    jobs = group_of_jobs()
+    with pytest.raises(KeyboardInterrupt):
+        execute_group(jobs, tmp_path / "a", data_dir, Recorder(stop_after_epoch=2))  # in epoch 2 of the first run
+    recorder = Recorder()
+    resumed = execute_group(jobs, tmp_path / "a", data_dir, recorder)
+    fresh = {job.key: execute_job(job, tmp_path / "b", data_dir) for job in jobs}
+    assert_same_runs(tmp_path / "a", tmp_path / "b", jobs, resumed, fresh)
+    assert recorder.trained_epochs().count(1) == 0 and recorder.trained_epochs().count(3) == 6  # epoch 1 kept
+
+
+def test_runs_that_stop_early_leave_the_group_and_the_rest_go_on(tmp_path, data_dir):
+    from reportgen.runner import execute_group
+
+    jobs = group_of_jobs(epochs=4, until_accuracy=30.0)
+    recorder = Recorder()
+    grouped = execute_group(jobs, tmp_path / "group", data_dir, recorder)
+    alone = {job.key: execute_job(job, tmp_path / "alone", data_dir) for job in jobs}
+    assert_same_runs(tmp_path / "group", tmp_path / "alone", jobs, grouped, alone)
+    lengths = sorted(len(only(r).epochs) for r in grouped.values())
+    assert lengths[0] < lengths[-1] == 4  # some reached 30 % early, some went on to the cap
+    done = [e.key for e in recorder.events if e.kind == "done"]
+    assert done[0] == min(grouped, key=lambda k: len(only(grouped[k]).epochs))  # the first to stop is done first
