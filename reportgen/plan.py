@@ -93,13 +93,14 @@ def group_signature(request: dict[str, Any]) -> str | None:
 
 def group_jobs(jobs: list[RunJob], max_size: int = MAX_GROUP) -> list[list[RunJob]]:
     """The jobs as lockstep groups (in the order their first job comes), at most max_size each;
-    a job no group can take is a group of one. Grouping never changes a run's numbers."""
+    a job no group can take is a group of one, and so is a repeated job (a run cannot train beside
+    itself). Grouping never changes a run's numbers."""
     groups: dict[str, list[list[RunJob]]] = {}
     order: list[list[RunJob]] = []
     for job in jobs:
         signature = group_signature(job.request)
         chunks = groups.setdefault(signature, []) if signature is not None else []
-        if not chunks or len(chunks[-1]) >= max_size:
+        if not chunks or len(chunks[-1]) >= max_size or job.key in {j.key for j in chunks[-1]}:
             chunks.append([])
             order.append(chunks[-1])
         chunks[-1].append(job)

@@ -49,6 +49,7 @@ def state_without_timings(cache_root: Path, key: str) -> dict:
     state = json.loads((cache_root / "runs" / key[:2] / key / "state.json").read_text())
     for epoch in state["epochs"]:
         epoch.pop("seconds")
+    state["machine"].pop("group_size")  # how the run was grouped: provenance, not a result
     return state
 
 
@@ -174,7 +175,8 @@ def test_two_concurrent_submissions_of_one_run_leave_one_complete_entry(tmp_path
 
 
 def test_an_application_error_is_reported_once_and_the_other_runs_finish(tmp_path, data_dir):
-    good, failing = make_job(epochs=1), make_job(epochs=1, lr=0.05)
+    # shuffle: the good run is not in the failing run's lockstep group (a group's task fails as one)
+    good, failing = make_job(epochs=1, shuffle=True), make_job(epochs=1, lr=0.05)
     no_data = variant(make_job(epochs=1), dataset="no-such-data")
     attempts = tmp_path / "attempts"
     executor = RayExecutor(tmp_path / "cache", data_dir, cpus_per_run=1, max_retries=3,
@@ -205,7 +207,7 @@ def test_a_gpu_run_on_a_cpu_only_cluster_is_refused_before_submission(tmp_path, 
 
 
 def test_ctrl_c_cancels_running_tasks_and_kills_their_workers(tmp_path, data_dir):
-    quick, slow = make_job(epochs=1), make_job(epochs=30, lr=0.05)
+    quick, slow = make_job(epochs=1), make_job(epochs=30, lr=0.05, shuffle=True)  # two groups, two tasks
     pid_file = tmp_path / "slow.pid"
     executor = RayExecutor(tmp_path / "cache", data_dir, cpus_per_run=1,
                            on_worker_event=SlowAndTraced(slow.key, pid_file))
@@ -253,3 +255,14 @@ def process_alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+
+
+def test_a_lockstep_group_is_one_task_and_equals_local_runs_one_by_one(tmp_path, data_dir):
+    jobs = [make_job(epochs=2, lr=lr, seed=seed, shuffle=True) for lr in (0.1, 0.01) for seed in (0, 1)]
+    executor = RayExecutor(tmp_path / "ray", data_dir)
+    remote = run_all(executor, jobs)
+    assert executor.submitted == 1
+    for job in jobs:
+        alone = only(execute_locally(job, tmp_path / "alone", data_dir))
+        assert metrics_of(remote[job.key]) == metrics_of(alone) and remote[job.key].probes == alone.probes
+        assert state_without_timings(tmp_path / "ray", job.key) == state_without_timings(tmp_path / "alone", job.key)

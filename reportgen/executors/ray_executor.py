@@ -1,8 +1,9 @@
-"""The Ray executor: one Ray task per run, on any node of a cluster, the cache on shared storage.
+"""The Ray executor: one Ray task per lockstep group (plan.group_jobs; a CNN is a group of one), on
+any node of a cluster, the cache on shared storage.
 
-A task trains through `runner.execute_job`, so it writes its cache entry itself (the same lock
-and atomic writes as the local executor) and returns only small data: the key, the results and
-the runner's events, which the driver passes on to `on_event` as each task finishes.
+A task trains through `runner.execute_group`, so it writes its runs' cache entries itself (the
+same locks and atomic writes as the local executor) and returns only small data: the results by
+key and the runner's events, which the driver passes on to `on_event` as each task finishes.
 """
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from typing import Any, Iterator
 
 from reportgen.analysis.naming import log_name
 from reportgen.errors import ReportgenError
-from reportgen.plan import RunJob
+from reportgen.plan import RunJob, group_jobs
 from reportgen.results import Budget, RunResult
-from reportgen.runner import Event, OnEvent, cached_results, execute_job
+from reportgen.runner import Event, OnEvent, cached_results, execute_group
 
 try:
     import ray
@@ -42,7 +43,7 @@ class RunsFailed(ReportgenError):
 
 
 class RayExecutor:
-    """Trains each missing job as one Ray task and yields results in the order tasks finish."""
+    """Trains each lockstep group of missing jobs as one Ray task and yields results as tasks finish."""
 
     name = "ray"
 
@@ -74,12 +75,12 @@ class RayExecutor:
 
     def _run_on_cluster(self, jobs: list[RunJob], on_event: OnEvent) -> Iterator[tuple[RunJob, Results]]:
         started = _connect(self.address)
-        running: dict[Any, RunJob] = {}  # ObjectRef → job, until its result arrives
+        running: dict[Any, list[RunJob]] = {}  # ObjectRef → a group's jobs, until its result arrives
         try:
             _refuse_unservable(jobs, {job.key: self._resources(job) for job in jobs})
             task = ray.remote(_train_in_worker)
-            for job in jobs:
-                running[self._submit(task, job)] = job
+            for group in group_jobs(jobs):
+                running[self._submit(task, group)] = group
             yield from self._gather(running, on_event)
         except BaseException:  # Ctrl-C, a failing consumer or an abandoned generator: stop what still runs
             for ref in running:
@@ -94,36 +95,39 @@ class RayExecutor:
             return {"CPU": 1, "GPU": 1}  # the arithmetic runs on the GPU; one CPU feeds it
         return {"CPU": self.cpus_per_run}
 
-    def _submit(self, task: Any, job: RunJob) -> Any:
-        resources = self._resources(job)
+    def _submit(self, task: Any, group: list[RunJob]) -> Any:
+        first = group[0]
+        resources = self._resources(first)
+        size = f" and {len(group) - 1} more" if len(group) > 1 else ""
         options = task.options(num_cpus=resources["CPU"], num_gpus=resources.get("GPU", 0),
                                max_retries=self.max_retries, retry_exceptions=False,
-                               name=f"reportgen {job.request['arch']} {job.key[:12]}")
-        ref = options.remote(job, self.cache_root, self.data_dir, self.cpus_per_run, self.on_worker_event)
+                               name=f"reportgen {first.request['arch']} {first.key[:12]}{size}")
+        ref = options.remote(group, self.cache_root, self.data_dir, self.cpus_per_run, self.on_worker_event)
         self.submitted += 1
         return ref
 
-    def _gather(self, running: dict[Any, RunJob], on_event: OnEvent) -> Iterator[tuple[RunJob, Results]]:
+    def _gather(self, running: dict[Any, list[RunJob]], on_event: OnEvent) -> Iterator[tuple[RunJob, Results]]:
         failures: list[tuple[RunJob, Exception]] = []
-        total = len(running)
+        total = sum(len(group) for group in running.values())
         while running:
             (ref,), _ = ray.wait(list(running), num_returns=1)
-            job = running.pop(ref)
+            group = running.pop(ref)
             try:
-                _key, results, events = ray.get(ref)
+                results, events = ray.get(ref)
             except ray.exceptions.RayError as err:
-                failures.append((job, err))
+                failures += [(job, err) for job in group]
                 continue
             for event in events:
                 on_event(event)
-            yield job, results
+            for job in group:
+                yield job, results[job.key]
         if failures:
             raise _summary(failures, total, self.max_retries)
 
 
-def _train_in_worker(job: RunJob, cache_root: Path, data_dir: Path | None, threads: int,
-                     hook: OnEvent | None) -> tuple[str, Results, list[Event]]:
-    """The Ray task: train (or resume) one job into the shared cache; return only small data."""
+def _train_in_worker(group: list[RunJob], cache_root: Path, data_dir: Path | None, threads: int,
+                     hook: OnEvent | None) -> tuple[dict[str, Results], list[Event]]:
+    """The Ray task: train (or resume) one lockstep group into the shared cache; return only small data."""
     import torch
 
     torch.set_num_threads(threads)  # Ray sets OMP_NUM_THREADS to the task's CPUs; the numbers need `threads`
@@ -134,8 +138,8 @@ def _train_in_worker(job: RunJob, cache_root: Path, data_dir: Path | None, threa
         if hook is not None:
             hook(event)
 
-    results = execute_job(job, cache_root, data_dir, record)
-    return job.key, results, events
+    results = execute_group(group, cache_root, data_dir, record)
+    return results, events
 
 
 def _local_threads() -> int:
