@@ -125,3 +125,35 @@ def test_a_group_refuses_runs_that_differ_in_more_than_seed_and_lr():
         Group([Member(r, train.new_state(r)) for r in (base, base | {"shuffle": True})])
     with pytest.raises(ValueError, match="adam"):
         Group([Member(r, train.new_state(r)) for r in (base | {"optimizer": "adam"},)])
+
+
+def spec_mlp_shapes() -> set[tuple[int, int, int]]:
+    """(rows, in, out) of every product the spec's MLPs take: training batches of 64 and the last
+    one of 60,000 images (32), test batches of 256 and the last of 10,000 (16)."""
+    from reportgen.spec import load_spec
+    from tests.conftest import REPO
+
+    spec = load_spec(REPO / "experiments.toml")
+    shapes = set()
+    for preset in spec.models.values():
+        if preset.arch == "mlp":
+            widths = [784, *preset.args["hidden"], 10]
+            shapes |= {(rows, a, b) for a, b in zip(widths, widths[1:]) for rows in (64, 32, 256, 16)}
+    return shapes
+
+
+def test_each_slice_of_a_batched_product_equals_the_lone_product_for_every_spec_shape():
+    """The one fact about the BLAS the lockstep engine relies on, checked on the machine that runs it."""
+    generator = torch.Generator().manual_seed(0)
+    for rows, n_in, n_out in sorted(spec_mlp_shapes()):
+        a, w, g = (torch.randn(12, *shape, generator=generator) for shape in ((rows, n_in), (n_in, n_out), (rows, n_out)))
+        products = {
+            "forward": lambda k: torch.bmm(a[k], w[k]),
+            "input gradient": lambda k: torch.bmm(g[k], w[k].transpose(1, 2)),
+            "weight update": lambda k: w[k].clone().baddbmm_(a[k].transpose(1, 2), g[k], alpha=-1),
+        }
+        for name, product in products.items():
+            for size in (3, 12):
+                stacked = product(slice(0, size))
+                for k in (0, size - 1):
+                    assert torch.equal(stacked[k], product(slice(k, k + 1))[0]), (name, rows, n_in, n_out, size, k)
