@@ -37,8 +37,14 @@ def execute_group(jobs: list[RunJob], cache_root: Path, data_dir: Path | None,
                   on_event: OnEvent = lambda e: None) -> dict[str, dict[Budget, RunResult]]:
     """Serve the jobs of one lockstep group (plan.group_jobs) from the cache, training the missing
     ones together; each job stays its own cache entry. Results by job key."""
+    return {job.key: results for job, results in serve_group(jobs, cache_root, data_dir, on_event)}
+
+
+def serve_group(jobs: list[RunJob], cache_root: Path, data_dir: Path | None,
+                on_event: OnEvent = lambda e: None) -> Iterator[tuple[RunJob, dict[Budget, RunResult]]]:
+    """execute_group, yielding each job as soon as it is served: cached ones first, then each trained
+    one as it leaves the group (so a log can say so while the others still train)."""
     cache = RunCache(cache_root)
-    results: dict[str, dict[Budget, RunResult]] = {}
     with ExitStack() as locks:
         for job in sorted(jobs, key=lambda j: j.key):  # one order for every process: no deadlock
             locks.enter_context(cache.lock(job.key))
@@ -48,13 +54,12 @@ def execute_group(jobs: list[RunJob], cache_root: Path, data_dir: Path | None,
             entry = _load_or_discard(cache, job, on_event)
             if entry is not None and _all_decided(entry, job.budgets):
                 on_event(Event("cached", job.key, target_epochs=_target(job)))
-                results[job.key] = results_for(entry, job.budgets)
+                yield job, results_for(entry, job.budgets)
             else:
                 pending.append((job, entry))
         for job, entry in _train_until_decided(cache, pending, data_dir, on_event):
             on_event(Event("done", job.key, target_epochs=_target(job)))
-            results[job.key] = results_for(entry, job.budgets)
-    return results
+            yield job, results_for(entry, job.budgets)
 
 
 def _target(job: RunJob) -> int:
@@ -172,9 +177,7 @@ class LocalExecutor:
 
     def run(self, jobs: list[RunJob], on_event: OnEvent) -> Iterator[tuple[RunJob, dict[Budget, RunResult]]]:
         for group in group_jobs(jobs):
-            results = execute_group(group, self.cache_root, self.data_dir, on_event)
-            for job in group:
-                yield job, results[job.key]
+            yield from serve_group(group, self.cache_root, self.data_dir, on_event)
 
 
 def cached_results(cache_root: Path, job: RunJob) -> dict[Budget, RunResult] | None:
