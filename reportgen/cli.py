@@ -392,6 +392,7 @@ def _print_results(session: Session, qid: str, outcomes) -> None:
     """The question's own table views (its columns, the report's titles) and its observations."""
     from reportgen.analysis.aggregate import aggregate_points
     from reportgen.analysis.answers import question_prose
+    from reportgen.analysis.noise import seeds_note
 
     question = session.spec.questions[qid]
     points = aggregate_points(outcomes)  # one row per grid point, over its seeds
@@ -404,6 +405,8 @@ def _print_results(session: Session, qid: str, outcomes) -> None:
         console.print(f"[bold]Answer.[/] {' '.join(answer)}", highlight=False)
     for finding in findings:
         console.print(f"• {finding}", highlight=False)
+    if findings and (note := seeds_note(points)):  # the report says this once on its Answers page
+        console.print(note, style="dim", highlight=False)
 
 
 def _terminal_table_views(question) -> list:

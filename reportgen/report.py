@@ -21,6 +21,7 @@ import reportgen
 from reportgen.analysis import figures, naming, tables
 from reportgen.analysis.aggregate import aggregate_points, seeds_text
 from reportgen.analysis.metrics import metric
+from reportgen.analysis.noise import seeds_note
 from reportgen.datasets import dataset_title
 from reportgen.errors import ReportgenError
 from reportgen.results import RunOutcome
@@ -122,7 +123,8 @@ def build_context(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]
     qids = [qid for qid in spec.questions if qid in outcomes]
     build = _Build(out_dir, figures.make_palette(p for qid in qids for p in aggregate_points(outcomes[qid])), load_split)
     said: set[str] = set()  # findings already given: no sentence appears in two sections
-    sections = [_section(spec, qid, outcomes[qid], profile, build, said) for qid in qids]
+    named: set[str] = set()  # model labels already given in full: later mentions use the short name
+    sections = [_section(spec, qid, outcomes[qid], profile, build, said, named) for qid in qids]
     parts: dict[str, list[dict]] = {}
     for section in sections:
         parts.setdefault(section["part"], []).append(section)
@@ -134,6 +136,7 @@ def build_context(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]
         "css": (templates_dir() / "report.css").read_text(encoding="utf-8"),
         "parts": [{"title": title, "id": "part-" + slug(title), "sections": members}
                   for title, members in parts.items()],
+        "noise_note": seeds_note([p for qid in qids for p in aggregate_points(outcomes[qid])]),
         "checks": checks, "check_counts": _count_verdicts(checks), "distribution_counts": _count_distribution(checks),
         "provenance": _provenance(provenance, outcomes, qids),
     }
@@ -162,7 +165,8 @@ def _environment():
 
 # ---------------------------------------------------------------- sections
 
-def _section(spec: Spec, qid: str, runs: list[RunOutcome], profile: str, build: _Build, said: set[str]) -> dict[str, Any]:
+def _section(spec: Spec, qid: str, runs: list[RunOutcome], profile: str, build: _Build, said: set[str],
+             named: set[str]) -> dict[str, Any]:
     question = spec.questions[qid]
     present = [o for o in runs if o.result is not None]
     points = aggregate_points(runs)  # one per grid point, over its seeds
@@ -177,7 +181,7 @@ def _section(spec: Spec, qid: str, runs: list[RunOutcome], profile: str, build: 
         "missing": [_missing_name(o) for o in runs if o.result is None] if present else [],
         "views": _without_repeated_placeholders([(view, VIEWS.get(view.kind).render(ViewCanvas(build, qid, i), view, points))
                                                  for i, view in views]),
-        **_prose(spec, question, [p for p in points if p.result is not None], said),
+        **_prose(spec, question, [p for p in points if p.result is not None], said, named),
         "checks": [_check_row(c, slug(qid)) for c in _checks(qid, question, runs, profile)],
     }
 
@@ -342,10 +346,10 @@ def _data_missing(dataset: str, err: Exception) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- prose and checks
 
-def _prose(spec: Spec, question: Question, present: list[RunOutcome], said: set[str]) -> dict[str, list[str]]:
+def _prose(spec: Spec, question: Question, present: list[RunOutcome], said: set[str], named: set[str]) -> dict[str, list[str]]:
     from reportgen.analysis.answers import question_prose
 
-    answer, findings = question_prose(spec, question, present, said)
+    answer, findings = question_prose(spec, question, present, said, named)
     return {"answer": answer, "observations": findings}
 
 

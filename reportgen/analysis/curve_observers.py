@@ -29,8 +29,7 @@ def divergence(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
     failed = [o for o in runs if failed_seeds(o, failed_or_at_chance)[0]]
     if not failed:
         low = min(runs, key=lambda o: final_accuracy(o.result))
-        return [f"No run diverged or ended at chance level: the lowest final test accuracy is "
-                f"{noise.acc_text(low)} ({name(low)})."]
+        return [f"No run diverged or ended at chance level (lowest: {name(low)}, {noise.acc_text(low)})."]
     return [_failure_of_point(name(o), o) for o in failed]
 
 
@@ -44,7 +43,7 @@ def _failure_of_point(name: str, point: RunOutcome) -> str:
     first = next(r for r in (point.measured if isinstance(point, PointOutcome) else [point.result]) if failed_or_at_chance(r))
     if n < 2:
         return _failure_sentence(name, first)
-    return f"In {failed} of {n} seeds: " + _failure_sentence(name, first)[0].lower() + _failure_sentence(name, first)[1:]
+    return f"In {failed} of {n} seeds: " + _failure_sentence(name, first)
 
 
 def _failure_sentence(name: str, r: RunResult) -> str:
@@ -53,8 +52,7 @@ def _failure_sentence(name: str, r: RunResult) -> str:
         return (f"{name} diverged at epoch {failure_epoch(r)} ({STOP_REASONS['diverged']}); its final test "
                 f"accuracy is {final} and its last training loss {w.fmt_loss(final_train_loss(r))}.")
     if r.stop_reason == "stuck at chance":
-        return (f"{name} stayed at chance level and was stopped at epoch {len(r.epochs)}; "
-                f"its final test accuracy is {final} (best {best}).")
+        return f"{name} stayed at chance level and was stopped at epoch {len(r.epochs)} (final {final}, best {best})."
     if w.at_chance(best_accuracy(r)):
         return f"{name} never rose above chance level in {w.plural(len(r.epochs), 'epoch')}: final test accuracy {final}."
     peak = max(r.epochs, key=lambda e: e.test_accuracy)
@@ -79,7 +77,10 @@ def overfitting(outcomes: list[RunOutcome], args: OverfittingArgs) -> list[str]:
         return notes
     rises = {o.planned.key: _test_loss_rise(o.result) for o in usable}
     rising = [o for o in usable if rises[o.planned.key][2] > margin]
-    sentences = [_overfit_sentence(name(o), o.result, *rises[o.planned.key]) + _seeds_rising(o, margin) for o in rising]
+    overfit = [o for o in rising if _train_fell(o.result, rises[o.planned.key][0])]
+    sentences = [_overfit_sentence([(name(o), o.result, *rises[o.planned.key], _seeds_rising(o, margin)) for o in overfit])]
+    sentences = [s for s in sentences if s] + [_unstable_sentence(name(o), o.result, *rises[o.planned.key][:2])
+                                              for o in rising if o not in overfit]
     if not any(_train_fell(o.result, rises[o.planned.key][0]) for o in rising):
         top = max(usable, key=lambda o: rises[o.planned.key][2])
         sentences.insert(0, f"No run overfits: no final test loss sits more than {margin * 100:g} % above its minimum while "
@@ -88,11 +89,11 @@ def overfitting(outcomes: list[RunOutcome], args: OverfittingArgs) -> list[str]:
 
 
 def _seeds_rising(point: RunOutcome, margin: float) -> str:
-    """' (mean curves; the test loss rose this much in 2 of 3 seeds)' when there are several seeds."""
+    """'3 of 3 seeds' (in how many seeds the rise exceeds the margin) when there are several seeds."""
     rises = [r for r in seed_values(point, lambda r: _finite_losses(r) and _test_loss_rise(r)[2] > margin)]
     if len(rises) < 2:
         return ""
-    return f" (mean curves over {len(rises)} seeds; the rise exceeds {margin * 100:g} % in {sum(rises)} of them)"
+    return f"{sum(rises)} of {len(rises)} seeds"
 
 
 def _percent(fraction: float, digits: int) -> str:
@@ -114,14 +115,23 @@ def _train_fell(r: RunResult, epoch: int) -> bool:
     return r.epochs[-1].train_loss < r.epochs[epoch - 1].train_loss
 
 
-def _overfit_sentence(name: str, r: RunResult, epoch: int, low: float, rise: float) -> str:
+def _overfit_sentence(runs: list[tuple[str, RunResult, int, float, float, str]]) -> str:
+    """The runs that overfit, in one sentence: each test loss from its lowest to its last epoch, with training loss."""
+    if not runs:
+        return ""
+    seeds = {seeds for *_, seeds in runs}
+    every = f"; {seeds.pop()}{' each' if len(runs) > 1 else ''}" if len(seeds) == 1 and "" not in seeds else ""
+    parts = [f"{name} {w.fmt_loss(low)} (epoch {epoch}) → {w.fmt_loss(r.epochs[-1].test_loss)} ({_percent(rise, 0)})"
+             + (f", {seeds_}" if seeds_ and not every else "")
+             for name, r, epoch, low, rise, seeds_ in runs]
+    return f"Overfitting (test loss up from its minimum to the last epoch, training loss down{every}): {'; '.join(parts)}."
+
+
+def _unstable_sentence(name: str, r: RunResult, epoch: int, low: float) -> str:
     last = r.epochs[-1]
-    train_then, train_end = w.fmt_loss(r.epochs[epoch - 1].train_loss), w.fmt_loss(last.train_loss)
-    said = (f"{name}: the test loss was lowest at epoch {epoch} ({w.fmt_loss(low)}) and rose to "
-            f"{w.fmt_loss(last.test_loss)} by epoch {last.epoch} ({_percent(rise, 0)})")
-    if _train_fell(r, epoch):
-        return f"{said}, while the training loss kept falling ({train_then} → {train_end}): it overfits."
-    return f"{said}, but the training loss rose too ({train_then} → {train_end}), a sign of instability, not overfitting."
+    return (f"{name}: test loss {w.fmt_loss(low)} (epoch {epoch}) → {w.fmt_loss(last.test_loss)}, but training loss "
+            f"rose too ({w.fmt_loss(r.epochs[epoch - 1].train_loss)} → {w.fmt_loss(last.train_loss)}): instability, "
+            "not overfitting.")
 
 
 # ---------------------------------------------------------------- convergence
@@ -136,24 +146,33 @@ def convergence(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
 
 
 def _target_speed(runs: list[RunOutcome]) -> list[str]:
+    """Fastest and slowest to the target with the tested gap, and the runs that never got there.
+
+    Each run's epoch is in the question's table (epochs_to_target), so it is not listed here again.
+    """
     name = w.name_runs(runs)
     target = w.fmt_acc(runs[0].result.budget.until_accuracy)
     reached = sorted((o for o in runs if target_epoch(o) is not None), key=target_epoch)
     missed = [o for o in runs if o not in reached]
     sentences = []
-    if reached:
-        listing = "; ".join(f"{name(o)} at {target_text(o)}" for o in reached)
-        sentences.append(f"Runs reaching {target}: {listing}.")
-        sentences += _extremes([(name(o), target_epoch(o)) for o in reached], "epoch")
-        if len(reached) > 1 and target_epoch(reached[0]) != target_epoch(reached[-1]):
-            sentences.append(noise.compare_sentence(f"The fastest, {name(reached[0])},", reached[0],
-                                                    f"the slowest, {name(reached[-1])}", reached[-1], _reached_epoch,
-                                                    f"epochs to {target}", "epochs"))
+    if len(reached) == 1:
+        sentences.append(f"Only {name(reached[0])} reached {target}, at {target_text(reached[0])}.")
+    elif reached:
+        sentences.append(_extremes_to_target(name, reached, target))
     if missed:
-        listing = "; ".join(f"{name(o)} (best {noise.acc_text(o, best_accuracy)} in "
-                            f"{w.plural(len(o.result.epochs), 'epoch')}, stopped: {o.result.stop_reason})" for o in missed)
+        listing = "; ".join(f"{name(o)} (best {noise.acc_text(o, best_accuracy)}, stopped after "
+                            f"{w.plural(len(o.result.epochs), 'epoch')}: {o.result.stop_reason})" for o in missed)
         sentences.append(f"Never reached {target}: {listing}.")
     return sentences
+
+
+def _extremes_to_target(name, reached: list[RunOutcome], target: str) -> str:
+    """'Fastest to 85.0 %: A (epoch 1); slowest: B (epoch 118): 115.7 epochs apart (…; beyond seed noise).'"""
+    said = _extremes([(name(o), target_epoch(o)) for o in reached], "epoch")[0]
+    if target_epoch(reached[0]) == target_epoch(reached[-1]):
+        return said.replace("got there", f"reached {target}")
+    gap = noise.gap_text(reached[-1], reached[0], _reached_epoch, "epochs")
+    return f"{said[:-1].replace('Fastest:', f'Fastest to {target}:')}; the gap is {gap}."
 
 
 def _reached_epoch(r: RunResult) -> int | None:
@@ -162,20 +181,31 @@ def _reached_epoch(r: RunResult) -> int | None:
 
 
 def _plateau_speed(runs: list[RunOutcome]) -> list[str]:
+    """How soon each run came near its best, fastest first, and who led after the first epoch (the tested gap)."""
     name = w.name_runs(runs)
-    ok = [o for o in runs if not o.result.diverged and not w.at_chance(best_accuracy(o.result))]
-    sentences = [_near_best_sentence(name(o), o.result) for o in ok]
-    sentences += _extremes([(name(o), _near_best_epoch(o.result)) for o in ok], "epoch")
-    if len(ok) > 1:
-        first, second = sorted(ok, key=lambda o: o.result.epochs[0].test_accuracy, reverse=True)[:2]
-        sentences.append(f"Highest accuracy after the first epoch: {name(first)} "
-                         f"({noise.acc_text(first, _first_epoch_accuracy)}).")
-        sentences.append(noise.compare_sentence(name(first), first, name(second), second, _first_epoch_accuracy,
-                                                "accuracy after the first epoch"))
+    ok = sorted((o for o in runs if not o.result.diverged and not w.at_chance(best_accuracy(o.result))),
+                key=lambda o: _near_best_epoch(o.result))
+    sentences = [_near_best_listing(name, ok)] if ok else []
     left_out = [name(o) for o in runs if o not in ok]
     if left_out:
         sentences.append(f"Left out because they diverged or stayed at chance level: {w.join_words(left_out)}.")
     return sentences
+
+
+def _near_best_listing(name, ok: list[RunOutcome]) -> str:
+    """'Within 1 point of its best from epoch (of 20; accuracy after epoch 1): A 8 (82.4 %), B 10 (80.5 %);
+    after epoch 1, A leads B by +1.9 points, 95 % CI +0.6 to +3.1, beyond seed noise.'"""
+    lengths = {len(o.result.epochs) for o in ok}
+    of = f"of {lengths.pop()}; " if len(lengths) == 1 else ""
+    listing = ", ".join(f"{name(o)} {_near_best_epoch(o.result)}"
+                        + ("" if of else f" of {len(o.result.epochs)}")
+                        + f" ({w.fmt_acc(o.result.epochs[0].test_accuracy)})" for o in ok)
+    said = f"Within {NEAR_BEST_POINTS:g} point of its best from epoch ({of}accuracy after epoch 1): {listing}"
+    if len(ok) < 2:
+        return said + "."
+    first, second = sorted(ok, key=lambda o: _first_epoch_accuracy(o.result), reverse=True)[:2]
+    gap = noise.gap_text(first, second, _first_epoch_accuracy)
+    return f"{said}; after epoch 1 {name(first)} leads {name(second)} by {gap}."
 
 
 def _first_epoch_accuracy(r: RunResult) -> float:
@@ -185,11 +215,6 @@ def _first_epoch_accuracy(r: RunResult) -> float:
 def _near_best_epoch(r: RunResult) -> int:
     best = best_accuracy(r)
     return next(e.epoch for e in r.epochs if e.test_accuracy >= best - NEAR_BEST_POINTS)
-
-
-def _near_best_sentence(name: str, r: RunResult) -> str:
-    return (f"{name}: {w.fmt_acc(r.epochs[0].test_accuracy)} after the first epoch, within {NEAR_BEST_POINTS:g} point "
-            f"of its best ({w.fmt_acc(best_accuracy(r))}) from epoch {_near_best_epoch(r)} of {len(r.epochs)}.")
 
 
 def _extremes(pairs: list[tuple[str, int]], unit: str) -> list[str]:
@@ -215,18 +240,21 @@ def gradient_trend(outcomes: list[RunOutcome], args: GradientTrendArgs) -> list[
     steps = args.steps
     runs = w.distinct(outcomes)
     name = w.name_runs(runs)
-    return [_gradient_sentence(name(o), o.result.probes or {}, steps) for o in runs]
+    # How the edges are averaged is said in the first sentence only: the others read the same way.
+    return [_gradient_sentence(name(o), o.result.probes or {}, steps, method=i == 0) for i, o in enumerate(runs)]
 
 
-def _gradient_sentence(name: str, probes: dict[str, list[float]], steps: int) -> str:
+def _gradient_sentence(name: str, probes: dict[str, list[float]], steps: int, method: bool = True) -> str:
     mean = [x for x in probes.get("grad_mean", [])[:steps] if math.isfinite(x)]
     if len(mean) < 2:
         return f"{name}: no gradient probes were recorded."
-    parts = [f"over the first {len(mean)} steps the mean gradient {_signed_trend(mean)}"]
+    k = _edges(mean)[2]
+    how = f" (first vs last {k})" if method else ""
+    parts = [f"over {len(mean)} steps{how} the mean gradient {_signed_trend(mean)}"]
     for key, what in (("grad_abs_mean", "mean |gradient|"), ("grad_norm", "gradient norm"), ("step_loss", "loss")):
         values = [x for x in probes.get(key, [])[:steps] if math.isfinite(x)]
         if len(values) >= 2:
-            parts.append(f"the {what} {_positive_trend(values)}")
+            parts.append(f"{what} {_positive_trend(values)}")
     return f"{name}: " + "; ".join(parts) + "."
 
 
@@ -236,20 +264,20 @@ def _edges(values: list[float]) -> tuple[float, float, int]:
 
 
 def _signed_trend(values: list[float]) -> str:
-    head, tail, k = _edges(values)
+    head, tail, _ = _edges(values)
     flips = sum(1 for a, b in zip(values, values[1:]) if (a > 0) != (b > 0))
-    said = f"goes from {w.fmt_sig(head)} to {w.fmt_sig(tail)} (mean of the first and last {k} steps)"
+    said = f"{w.fmt_sig(head)} → {w.fmt_sig(tail)}"
     if flips >= len(values) / 10:
-        return f"{said} and changes sign {w.plural(flips, 'time')}: it fluctuates around zero rather than steadily shrinking"
+        return f"fluctuates around zero ({said}, {w.plural(flips, 'sign change')}), not steadily shrinking"
     if abs(tail) < abs(head) / FLAT_RATIO:
-        return f"{said}: its magnitude decreases"
+        return f"magnitude decreases ({said})"
     if abs(tail) > abs(head) * FLAT_RATIO:
-        return f"{said}: its magnitude increases"
-    return f"{said}: roughly flat"
+        return f"magnitude increases ({said})"
+    return f"roughly flat ({said})"
 
 
 def _positive_trend(values: list[float]) -> str:
     head, tail, _ = _edges(values)
     ratio = tail / head if head else math.inf
-    direction = "decreases" if ratio < 1 / FLAT_RATIO else "increases" if ratio > FLAT_RATIO else "stays roughly flat"
-    return f"{direction} from {w.fmt_sig(head)} to {w.fmt_sig(tail)} ({w.fmt_ratio(ratio)})"
+    direction = "decreases" if ratio < 1 / FLAT_RATIO else "increases" if ratio > FLAT_RATIO else "flat"
+    return f"{direction} ({w.fmt_sig(head)} → {w.fmt_sig(tail)})"

@@ -141,15 +141,17 @@ def _line_fields(runs: list[RunOutcome], facet: str) -> list[str]:
 
 
 def _draw_lines(path, series, groups, palette, x_label: str, log_row, mark_stop: bool, fields: list[str]) -> None:
-    """Panels: a row per series, a column per facet (3 at most, then a further block of rows); legends below."""
+    """Panels: a row per series, a column per facet (3 at most, then a further block of rows); one legend below all."""
     ncols = min(len(groups), 3)
-    wrap = int((WIDTH_IN / ncols - 0.5) / CHAR_IN)  # characters that fit under one panel
+    wrap = int((WIDTH_IN - 0.5) / CHAR_IN)  # the legend spans the figure's width
     names = [[textwrap.fill(n, wrap) for n in _legend_names(members)] for _, members in groups]
     titles = [textwrap.fill(title, int((WIDTH_IN / ncols - 0.3) / TITLE_CHAR_IN)) for title, _ in groups]
-    columns = min(_legend_columns(n, ncols) for n in names)  # the same in every panel's legend
-    legend = max(_legend_lines(n, columns) for n in names) * LEGEND_LINE_IN + 0.1
+    entries = _legend_entries(groups, names, palette, fields)
+    labels = [label for label, _, _ in entries]
+    columns = _legend_columns(labels, 1)
+    legend = _legend_lines(labels, columns) * LEGEND_LINE_IN + 0.1
     title_height = max(t.count("\n") + 1 for t in titles) * 0.17 if any(titles) else 0
-    heights, spacers = _row_heights(len(series), math.ceil(len(groups) / ncols), legend + title_height)
+    heights, spacers = _row_heights(len(series), math.ceil(len(groups) / ncols), X_LABEL_IN + title_height + 0.1)
     margins = Margins(left=0.8, right=0.15, top=0.12 + title_height, bottom=X_LABEL_IN + legend, hgap=X_LABEL_IN,
                       wgap=0.2)
     with _figure(path, heights, ncols, margins) as (fig, axes):
@@ -164,7 +166,7 @@ def _draw_lines(path, series, groups, palette, x_label: str, log_row, mark_stop:
                 if key == "test_accuracy":
                     _mark_targets(ax, members)
                 _style_axes(ax, key, x_label, log_row(key), title if m == 0 else "", g % ncols == 0)
-            _legend_below(fig, ax, columns)
+        _figure_legend(fig, axes, entries, columns)
 
 
 def _mark_targets(ax, members: list[RunOutcome]) -> None:
@@ -176,7 +178,7 @@ def _mark_targets(ax, members: list[RunOutcome]) -> None:
 
 
 def _row_heights(panel_rows: int, blocks: int, between: float) -> tuple[list[float], list[int]]:
-    """Heights of the rows of panels, with a spacer row between blocks (room for a legend and the next titles)."""
+    """Heights of the rows of panels, with a spacer row between blocks (room for x labels and the next titles)."""
     heights, spacers = [], []
     for b in range(blocks):
         if b:
@@ -292,11 +294,31 @@ def _legend_lines(names: list[str], columns: int) -> int:
     return max(sum(heights[i:i + per_column]) for i in range(0, len(names), per_column))
 
 
-def _legend_below(fig, ax, ncol: int) -> None:
-    from matplotlib.transforms import offset_copy
+def _legend_entries(groups, names: list[list[str]], palette: Palette, fields: list[str]) -> list[tuple[str, str, str]]:
+    """The figure's legend entries (label, colour, marker): each once, in order of first appearance over the panels.
 
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0), ncol=ncol, handlelength=1.8, columnspacing=1.2,
-              borderaxespad=0, bbox_transform=offset_copy(ax.transAxes, fig=fig, y=-30, units="points"))
+    A value keeps its colour in every panel (the palette), so one legend serves them all.
+    """
+    entries: dict[tuple[str, str, str], None] = {}
+    for (_, members), group_names in zip(groups, names):
+        for outcome, name in zip(members, group_names):
+            style = palette.style(outcome, fields)
+            entries.setdefault((name, style.colour, style.marker), None)
+    return list(entries)
+
+
+def _figure_legend(fig, axes, entries: list[tuple[str, str, str]], ncol: int) -> None:
+    """One legend for the whole figure, centred below the panels."""
+    from matplotlib.colors import to_hex
+
+    handles: dict[tuple[str, str, str], Any] = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault((label, to_hex(handle.get_color()), handle.get_marker()), handle)
+    shown = [e for e in entries if (e[0], to_hex(e[1]), e[2]) in handles]
+    fig.legend([handles[e[0], to_hex(e[1]), e[2]] for e in shown], [e[0] for e in shown], loc="lower center",
+               bbox_to_anchor=(0.5, 0.04 / fig.get_figheight()), bbox_transform=fig.transFigure, ncol=ncol, handlelength=1.8,
+               columnspacing=1.2, borderaxespad=0)
 
 
 # ---------------------------------------------------------------- bars

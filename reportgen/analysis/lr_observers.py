@@ -67,8 +67,7 @@ def _failure(o: RunOutcome) -> str | None:
     if r.diverged:
         failed, n = failed_seeds(o, lambda run: run.diverged)
         seeds = f" in {failed} of {n} seeds" if n > 1 else ""
-        return (f"{_lr(o)} {STOP_VERBS[r.stop_reason]}{seeds} at epoch {failure_epoch(r)} "
-                f"({STOP_REASONS[r.stop_reason]}), ending at {noise.acc_text(o)}")
+        return f"{_lr(o)} {STOP_VERBS[r.stop_reason]}{seeds} at epoch {failure_epoch(r)}, ending at {noise.acc_text(o)}"
     if w.at_chance(best_accuracy(r)):
         return f"{_lr(o)} never rose above chance level (best {w.fmt_acc(best_accuracy(r))})"
     signs = instability(r)
@@ -78,7 +77,7 @@ def _failure(o: RunOutcome) -> str | None:
 # ---------------------------------------------------------------- lr_effect
 
 def lr_effect(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
-    """Per model: best and worst learning rate, what too large and too small rates did."""
+    """Per model: what the rates larger and smaller than the best did, and how sensitive each model is to the rate."""
     runs = w.measured(outcomes)
     fixed = w.distinct([o for o in runs if o.result.budget.until_accuracy is None])
     targeted = w.distinct([o for o in runs if o.result.budget.until_accuracy is not None])
@@ -108,80 +107,87 @@ def _lr_accuracy(runs: list[RunOutcome]) -> list[str]:
     if len({o.planned.labels.get("lr") for o in runs}) < 2:
         return [f"Only one learning rate was measured for {name} ({listing} {_after(runs)}), "
                 "so the effect of the rate cannot be read here."]
-    top, bottom = max(map(_acc, runs)), min(map(_acc, runs))
+    top = max(map(_acc, runs))
     best = w.ties(runs, _acc, top)
     if len(best) == len(runs):
         return [f"For {name}, the final test accuracy {_after(runs)} is the same at every rate ({listing})."]
     lrs = [o.planned.labels["lr"] for o in best]
-    best_text = (f"lr {w.join_words(w.fmt_lr(x) for x in lrs)} tie for the best ({w.fmt_acc(top)})" if len(best) > 1
-                 else f"the best is {_lr(best[0])} ({w.fmt_acc(top)})")
-    worst = w.ties(runs, _acc, bottom)
-    worst_text = (f", the worst {w.join_words(_lr(o) for o in worst)} ({w.fmt_acc(bottom)}, "
-                  f"{top - bottom:.1f} points lower)" if math.isfinite(bottom) else "")
-    ranking = f"For {name}, the final test accuracy {_after(runs)} is {listing}: {best_text}{worst_text}."
     larger = [o for o in runs if o.planned.labels["lr"] > max(lrs)]
     smaller = [o for o in runs if o.planned.labels["lr"] < min(lrs)]
-    leader, runner_up = sorted(runs, key=_acc, reverse=True)[:2]
-    claim = noise.compare_sentence(f"The best rate, {_lr(leader)},", leader, f"the next, {_lr(runner_up)}", runner_up)
-    return [ranking, claim, *_larger_notes(larger, top), *filter(None, (_smaller_note(o, top) for o in smaller))]
-
-
-def _larger_notes(larger: list[RunOutcome], top: float) -> list[str]:
-    """Each failed larger rate on its own; the ones that only ended lower in one sentence."""
-    notes = [f"The larger rate {failure}." for failure in map(_failure, larger) if failure]
-    stable = [o for o in larger if not _failure(o) and top - _acc(o) >= w.TIE_POINTS]
-    if stable:
-        notes.append(f"The larger {'rate' if len(stable) == 1 else 'rates'} {w.join_words(map(_lr, stable))} trained "
-                     f"stably but ended {w.join_words(f'{top - _acc(o):.1f}' for o in stable)} points below the best.")
+    runner_up = sorted(runs, key=_acc, reverse=True)[1] if len(best) == 1 else None
+    notes = [f"For {name}, {note[:1].lower()}{note[1:]}"
+             for note in [*_larger_notes(larger, top, runner_up), *_smaller_notes(smaller, top)]]
+    # every other rate, the worst included; each note names its model, as a finding stands on its own
+    # Every rate's accuracy is in the question's table, and the best rate against the next, with its interval, is
+    # the answer (answers.lr_effect): the findings say what the other rates did.
+    if len(best) > 1:
+        return [f"{name}: lr {w.join_words(w.fmt_lr(x) for x in lrs)} tie for the best ({w.fmt_acc(top)}) {_after(runs)}.",
+                *notes]
     return notes
 
 
-def _smaller_note(o: RunOutcome, top: float) -> str | None:
-    """A smaller rate: failed, level with the best, or lower (and "slower" only if still rising)."""
-    failure = _failure(o)
-    if failure:
-        return f"The smaller rate {failure}."
-    r, gap = o.result, top - _acc(o)
-    if gap < w.TIE_POINTS:
-        return None
-    gain = r.epochs[-1].test_accuracy - r.epochs[-2].test_accuracy if len(r.epochs) > 1 else 0.0
-    still = (f", and it was still rising ({w.fmt_points(gain)} in the last epoch), so it learned more slowly"
-             if gain >= w.TIE_POINTS else f", and its accuracy was no longer rising ({w.fmt_points(gain)} in the last epoch)")
-    return f"The smaller rate {_lr(o)} ended {gap:.1f} points below the best{still}."
+def _larger_notes(larger: list[RunOutcome], top: float, runner_up: RunOutcome | None = None) -> list[str]:
+    """Each failed larger rate on its own; the ones that only ended lower in one sentence, except the runner-up,
+    whose gap to the best is the answer's (answers.lr_effect)."""
+    notes = [f"The larger {failure}." for failure in map(_failure, larger) if failure]
+    stable = [o for o in larger if not _failure(o) and top - _acc(o) >= w.TIE_POINTS and o is not runner_up]
+    if stable:
+        notes.append(f"The larger {w.join_words(map(_lr, stable))} trained stably, "
+                     f"{w.join_words(f'{top - _acc(o):.1f}' for o in stable)} points below the best.")
+    return notes
+
+
+def _smaller_notes(smaller: list[RunOutcome], top: float) -> list[str]:
+    """The smaller rates: failures one by one; the others grouped by whether they were still rising ("slower")."""
+    notes = [f"The smaller {failure}." for failure in map(_failure, smaller) if failure]
+    lower = [o for o in smaller if not _failure(o) and top - _acc(o) >= w.TIE_POINTS]
+    rising = [o for o in lower if _last_gain(o) >= w.TIE_POINTS]
+    for group, said in ((rising, "still rising, so slower"), ([o for o in lower if o not in rising], "no longer rising")):
+        if group:
+            gaps = w.join_words(f"{_lr(o)} {top - _acc(o):.1f} points lower ({w.fmt_points(_last_gain(o))[:-7]})" for o in group)
+            notes.append(f"Smaller rates end below the best, {said} (last-epoch gain): {gaps}.")
+    return notes
+
+
+def _last_gain(o: RunOutcome) -> float:
+    """The test accuracy gained in the last epoch (0 with one epoch)."""
+    e = o.result.epochs
+    return e[-1].test_accuracy - e[-2].test_accuracy if len(e) > 1 else 0.0
 
 
 def _lr_families(by_model: dict[str, list[RunOutcome]]) -> list[str]:
-    """How the other family changes the picture: spread across rates, the largest common rate, best rates."""
+    """How the families differ: spread across rates, with each family at the largest rate they share.
+
+    The best rate per model is not repeated here: it is the question's answer (answers.lr_effect).
+    """
     names = {m: w.describe_run(runs[0]) for m, runs in by_model.items()}
-    bests = {m: w.ties(runs, _acc, max(map(_acc, runs))) for m, runs in by_model.items()}
-    best_rates = "The best rate per model: " + "; ".join(
-        f"{names[m]} {w.join_words(_lr(o) for o in best)}" for m, best in bests.items()) + "."
-    return [*_sensitivity(by_model, names), *_largest_common_rate(by_model), best_rates]
+    return _sensitivity(by_model, names, _largest_common_rate(by_model))  # each rate's accuracy is in the table
 
 
-def _sensitivity(by_model: dict[str, list[RunOutcome]], names: dict[str, str]) -> list[str]:
+def _sensitivity(by_model: dict[str, list[RunOutcome]], names: dict[str, str], at_common: str) -> list[str]:
     spreads = {m: max(map(_acc, runs)) - min(map(_acc, runs)) for m, runs in by_model.items()}
     if not all(math.isfinite(s) for s in spreads.values()) or any(len(r) < 2 for r in by_model.values()):
-        return []
-    listing = w.join_words(f"{spreads[m]:.1f} points for {names[m]}" for m in by_model)
+        return [f"{at_common[:1].upper()}{at_common[1:]}."] if at_common else []
+    listing = w.join_words(f"{spreads[m]:.1f} points for {names[m]}" for m in by_model)  # the range over the rates
     least = min(spreads, key=spreads.get)
     if sorted(spreads.values())[1] - spreads[least] < 1.0:
         verdict = "the models are about equally sensitive to the rate"
     else:
         verdict = f"{names[least]} is {'less' if len(spreads) == 2 else 'the least'} sensitive to the rate"
-    return [f"Across learning rates the final accuracy spans {listing}, so {verdict}."]
+    return [f"Final accuracy spans {listing} across rates: {verdict}."]
 
 
-def _largest_common_rate(by_model: dict[str, list[RunOutcome]]) -> list[str]:
+def _largest_common_rate(by_model: dict[str, list[RunOutcome]]) -> str:
+    """'at lr 1, the largest rate all ran: MLP 10.0 % (stuck at chance) and BN MLP 84.1 %'; '' when none is shared."""
     common = set.intersection(*({o.planned.labels.get("lr") for o in runs} for runs in by_model.values()))
     common.discard(None)
     if not common:
-        return []
+        return ""
     lr = max(common)
     at = [next(o for o in runs if o.planned.labels.get("lr") == lr) for runs in by_model.values()]
-    listing = w.join_words(f"{w.describe_run(o)} {w.fmt_acc(final_accuracy(o.result))}"
-                           + (f" ({o.result.stop_reason})" if o.result.diverged else "") for o in at)
-    return [f"At the largest rate measured for every model, lr {w.fmt_lr(lr)}: {listing}."]
+    listing = w.join_words(f"{w.fmt_acc(final_accuracy(o.result))}" + (f" ({o.result.stop_reason})" if o.result.diverged else "")
+                           for o in at)
+    return f"at lr {w.fmt_lr(lr)}, the largest shared rate: {listing}"
 
 
 def target_epoch(o: RunOutcome) -> float | None:
@@ -190,12 +196,12 @@ def target_epoch(o: RunOutcome) -> float | None:
 
 
 def target_text(o: RunOutcome) -> str:
-    """'epoch 5', 'epoch 5 (median; 4–6 over 3 seeds)', '… reached in 2 of 3 seeds'."""
+    """'epoch 5', 'epoch 5 (4–6)', 'epoch 5 (2 of 3 seeds; 4–6)': the seeds' median and range (seeds_note says so)."""
     middle, reached, n, epochs = epochs_to_target_summary(o)
     said = f"epoch {w.fmt_value(middle) if middle != int(middle) else int(middle)}"
     if n > 1:
         spread = f"{epochs[0]}–{epochs[-1]}" if epochs[0] != epochs[-1] else f"all {epochs[0]}"
-        said += f" (median of {reached}; {spread})" if reached == n else f" (median of the {reached} of {n} seeds that reached it; {spread})"
+        said += f" ({spread})" if reached == n else f" ({reached} of {n} seeds; {spread})"
     return said
 
 
@@ -219,8 +225,7 @@ def _lr_target(runs: list[RunOutcome]) -> list[str]:
     best = f"soonest at {w.join_words(_lr(o) for o in first)} ({target_text(first[0])})"
     sentences = [f"For {name} the {w.fmt_acc(target)} target came {best}; by rate: {'; '.join(parts)}."]
     if len(reached) > 1:
-        sentences.append(noise.compare_sentence(f"The soonest rate, {_lr(reached[0])},", reached[0],
-                                                f"the next, {_lr(reached[1])}", reached[1], _epochs_or_none,
+        sentences.append(noise.compare_sentence(_lr(reached[0]), reached[0], _lr(reached[1]), reached[1], _epochs_or_none,
                                                 "epochs to the target", "epochs"))
     return sentences
 
@@ -249,9 +254,8 @@ def _tradeoff(fixed: list[RunOutcome], targeted: list[RunOutcome]) -> str | None
     if not reached:
         return f"For {name}, {_lr(best)} is best {after} ({noise.acc_text(best)}), yet no rate reaches {target}."
     first = reached[0]
+    # The accuracy and the epoch behind each claim are the answers of the two questions this one joins.
     if first.planned.labels.get("lr") == best.planned.labels.get("lr"):
-        return (f"For {name} one rate wins both tables: {_lr(best)} is best {after} ({noise.acc_text(best)}) "
-                f"and reaches {target} first ({target_text(first)}).")
-    return (f"For {name} the two tables disagree: {_lr(best)} is best {after} ({noise.acc_text(best)}), "
-            f"but {_lr(first)} reaches {target} first ({target_text(first)}): the faster start is not the "
-            "better end point.")
+        return f"For {name} one rate wins both tables: {_lr(best)}, best {after} and first to {target}."
+    return (f"For {name} the tables disagree: {_lr(best)} is best {after}, but {_lr(first)} reaches {target} first; "
+            "a faster start is not a better end point.")

@@ -79,17 +79,23 @@ def capacity(outcomes: list[RunOutcome], args: CapacityArgs) -> list[str]:
 
 
 def _capacity_group(base: RunOutcome, variants: list[RunOutcome]) -> list[str]:
-    base_name = w.describe_run(base)
-    parts = [f"{w.describe_run(v)} {noise.acc_text(v)} ({w.fmt_points(_acc(v) - _acc(base))}) with "
-             f"{w.fmt_count(v.result.params)} parameters ({w.fmt_ratio(v.result.params / base.result.params)})"
-             for v in variants]
-    sentences = [f"Against {base_name} ({noise.acc_text(base)}, {w.fmt_count(base.result.params)} parameters): "
-                 + "; ".join(parts) + "."]
-    sentences += [noise.compare_sentence(w.describe_run(v), v, base_name, base) for v in variants]
-    sentences.append(_capacity_verdict(base, variants))
+    """Each variant's gap to the base with its interval and relative size, then the verdict, as one finding.
+
+    Accuracies and parameter counts are in the question's table; the finding gives the gaps and ratios.
+    """
+    level = _all_within_noise(base, variants)  # then the verdict says "within seed noise" once for all
+    parts = [f"{w.describe_run(v)} at {w.fmt_ratio(v.result.params / base.result.params)} the parameters: "
+             f"{noise.gap_text(v, base, verdict=not level)}" for v in variants]
+    sentences = [f"Against {w.describe_run(base)}: {'; '.join(parts)}. {_capacity_verdict(base, variants)}"]
     if len(variants) == 2:
         sentences.append(_variant_duel(*variants))
     return sentences
+
+
+def _all_within_noise(base: RunOutcome, variants: list[RunOutcome]) -> bool:
+    """Every variant within seed noise of the base (which needs several seeds on every side)."""
+    return (all(count_seeds(o) > 1 for o in [base, *variants])
+            and all(compare_points(v, base, final_accuracy).verdict == NOT_DISTINGUISHABLE for v in variants))
 
 
 def _variant_duel(a: RunOutcome, b: RunOutcome) -> str:
@@ -97,12 +103,12 @@ def _variant_duel(a: RunOutcome, b: RunOutcome) -> str:
     high, low = (a, b) if _acc(a) >= _acc(b) else (b, a)
     gap, ratio = _acc(high) - _acc(low), high.result.params / low.result.params
     if gap < w.TIE_POINTS:
-        return f"{w.describe_run(a)} and {w.describe_run(b)} end level, with {w.fmt_ratio(a.result.params / b.result.params)} the parameters between them."
+        return f"{w.describe_run(a)} and {w.describe_run(b)} end level ({w.fmt_ratio(a.result.params / b.result.params)} the parameters apart)."
     said = (f"{w.describe_run(high)} ends {gap:.1f} points above {w.describe_run(low)} "
             f"with {w.fmt_ratio(ratio)} its parameters")
     verdict = compare_points(high, low, final_accuracy).verdict
     if count_seeds(high) > 1 and count_seeds(low) > 1:
-        return f"{said}; {'a gap within seed noise' if verdict == NOT_DISTINGUISHABLE else 'beyond seed noise'}."
+        return f"{said}, {'within' if verdict == NOT_DISTINGUISHABLE else 'beyond'} seed noise."
     return f"{said} (single runs)."
 
 
@@ -110,20 +116,17 @@ def _capacity_verdict(base: RunOutcome, variants: list[RunOutcome]) -> str:
     group = [base, *variants]
     accs = [_acc(o) for o in group]
     ratios = [o.result.params / base.result.params for o in variants]
-    size = f"{w.fmt_ratio(min(ratios))} to {w.fmt_ratio(max(ratios))} the baseline's parameters"
+    size = f"{w.fmt_ratio(min(ratios))} to {w.fmt_ratio(max(ratios))} the parameters"
     noisy = all(count_seeds(o) > 1 for o in group)
-    if noisy and all(compare_points(v, base, final_accuracy).verdict == NOT_DISTINGUISHABLE for v in variants):
-        return (f"No variant differs from the baseline beyond seed noise, while the variants have {size}: "
-                "the change in structure bought no accuracy that these seeds can show.")
+    if _all_within_noise(base, variants):
+        return f"All within seed noise: {size} bought no accuracy."
     if not noisy and max(accs) - min(accs) < SMALL_POINTS:
-        return (f"All lie within {max(accs) - min(accs):.1f} points of each other while the variants have {size}: "
-                f"the change in structure bought no clear accuracy (gaps under {SMALL_POINTS:g} points cannot be "
-                "ranked with one run per model).")
+        return (f"All lie within {max(accs) - min(accs):.1f} points while the variants have {size}: no clear gain "
+                f"(gaps under {SMALL_POINTS:g} points cannot be ranked with one run per model).")
     best = max(group, key=_acc)
     largest = max(group, key=lambda o: o.result.params)
     if best is base:
-        return (f"No variant beats the baseline ({size}): the extra or rearranged parameters "
-                "bought no accuracy here.")
+        return f"No variant beats the baseline ({size})."
     verdict = (f"The most accurate is {w.describe_run(best)} ({w.fmt_points(_acc(best) - _acc(base))} over the "
                f"baseline with {w.fmt_ratio(best.result.params / base.result.params)} its parameters)")
     if largest is best:
@@ -142,7 +145,7 @@ class ParamEfficiencyArgs(Args):
 
 
 def param_efficiency(outcomes: list[RunOutcome], args: ParamEfficiencyArgs) -> list[str]:
-    """Per pair 'a,b': accuracy, size, accuracy per million parameters and speed."""
+    """Per pair 'a,b': the accuracy gap with its interval, the more parameter-efficient one, the time per epoch."""
     runs = _by_preset(outcomes)
     sentences = []
     for pair in args.pairs:
@@ -158,60 +161,65 @@ def _per_million(o: RunOutcome) -> float:
     return _acc(o) / (o.result.params / 1e6) if o.result.params else math.inf
 
 
-def _profile(o: RunOutcome) -> str:
-    secs = seconds_per_epoch(o.result)
-    return (f"{w.describe_run(o)} reaches {noise.acc_text(o)} with {w.fmt_count(o.result.params)} parameters "
-            f"({_per_million(o):.1f} accuracy points per million) in {w.fmt_float(secs, 1)} s per epoch")
-
-
 def _efficiency_pair(a: RunOutcome, b: RunOutcome) -> list[str]:
-    sentences = [f"{_profile(a)}; {_profile(b)}.", noise.compare_sentence(w.describe_run(a), a, w.describe_run(b), b)]
+    """One sentence: the tested gap (leader first), which is more parameter-efficient, which is slower.
+
+    Each model's accuracy, parameters and seconds per epoch are in the question's table, so they are not listed.
+    """
+    high, low = (a, b) if _acc(a) >= _acc(b) else (b, a)
+    lead = noise.compare_sentence(w.describe_run(high), high, w.describe_run(low), low)[:-1]
     failed = [w.describe_run(o) for o in (a, b) if o.result.diverged or w.at_chance(_acc(o))]
     if failed:
-        return sentences + [f"{w.join_words(failed)} failed to train, so accuracy per parameter says nothing here."]
+        return [f"{lead}; {w.join_words(failed)} failed to train, so accuracy per parameter says nothing here."]
     lean, other = (a, b) if _per_million(a) >= _per_million(b) else (b, a)
     gap, ratio = _acc(lean) - _acc(other), lean.result.params / other.result.params
     if gap > -w.TIE_POINTS and ratio <= 1:
-        why = f"{w.fmt_points(gap)} with {w.fmt_ratio(ratio)} the parameters"
+        why = f"with {w.fmt_ratio(ratio)} the parameters"
     else:
-        why = f"{_per_million(lean):.1f} against {_per_million(other):.1f} points per million, though {w.fmt_points(gap)} in accuracy"
-    sentences.append(f"{w.describe_run(lean)} is the more parameter-efficient ({why}).")
+        why = f"{_per_million(lean):.1f} against {_per_million(other):.1f} accuracy points per million parameters"
+    efficient = f"{lead}; {w.describe_run(lean)} is the more parameter-efficient ({why})"
     sa, sb = seconds_per_epoch(a.result), seconds_per_epoch(b.result)
-    if sa and sb:
-        slow, fast = (a, b) if sa >= sb else (b, a)
-        sentences.append(f"{w.describe_run(slow)} takes {w.fmt_ratio(max(sa, sb) / min(sa, sb))} the time per epoch "
-                         f"of {w.describe_run(fast)}.")
-    return sentences
+    if not (sa and sb):
+        return [efficient + "."]
+    slow, fast = (a, b) if sa >= sb else (b, a)
+    slow_name = "it" if slow is lean else w.describe_run(slow)
+    return [(f"{efficient}; {slow_name} takes {w.fmt_ratio(max(sa, sb) / min(sa, sb))} the time per epoch "
+             f"of {w.describe_run(fast)}.")]
 
 
 # ---------------------------------------------------------------- activation_effect
 
 def activation_effect(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
-    """Final and first-epoch accuracy of runs that differ by activation; best and worst."""
+    """The worst activation at the end, and the best and worst after the first epoch.
+
+    The best at the end against the next, with its interval, is the question's answer (answers.best_model).
+    """
     runs = sorted(_by_preset(outcomes).values(), key=_acc, reverse=True)
-    final = "; ".join(f"{w.describe_run(o)} {noise.acc_text(o)}" for o in runs)
     if len(runs) < 2:
-        return [f"Only one activation was measured: {final}."]
-    first = sorted(runs, key=lambda o: o.result.epochs[0].test_accuracy, reverse=True)
-    sentences = [f"Final test accuracy: {final}.", _best_worst(runs, _acc, "at the end")]
-    sentences.append("After the first epoch: " + "; ".join(
-        f"{w.describe_run(o)} {w.fmt_acc(o.result.epochs[0].test_accuracy)}" for o in first) + ".")
-    sentences.append(_best_worst(first, lambda o: o.result.epochs[0].test_accuracy, "after the first epoch"))
+        return ["Only one activation was measured: " + "; ".join(f"{w.describe_run(o)} {noise.acc_text(o)}" for o in runs) + "."]
+    first = sorted(runs, key=_first_epoch, reverse=True)
     same = [o.planned.key for o in first] == [o.planned.key for o in runs]
-    sentences.append("The order after the first epoch is the same as at the end." if same
-                     else "The order after the first epoch differs from the order at the end.")
-    sentences.append(noise.compare_sentence(f"The best, {w.describe_run(runs[0])},", runs[0],
-                                            f"the next, {w.describe_run(runs[1])}", runs[1]))
-    return sentences
+    worst = w.ties(runs, _acc, _acc(runs[-1]))
+    if len(worst) == len(runs):
+        return [_best_worst(runs, _acc, "at the end")]
+    gap = _first_epoch(first[0]) - _first_epoch(first[-1])
+    return [(f"Lowest at the end: {w.join_words(w.describe_run(o) for o in worst)} at {noise.acc_text(runs[-1])}, "
+             f"{_acc(runs[0]) - _acc(runs[-1]):.1f} points below the best; after the first epoch {w.describe_run(first[0])} "
+             f"led and {w.describe_run(first[-1])} trailed by {gap:.1f} points, {'the same' if same else 'a different'} order.")]
+
+
+def _first_epoch(o: RunOutcome) -> float:
+    return o.result.epochs[0].test_accuracy
 
 
 def _best_worst(ranked: list[RunOutcome], value, when: str) -> str:
+    """'Highest at the end: A (98.3 %); lowest: C (97.0 %), 1.3 points lower.'"""
     top, bottom = value(ranked[0]), value(ranked[-1])
     if top - bottom < w.TIE_POINTS:
         return f"All are level {when}, at {w.fmt_acc(top)}."
     best = w.join_words(w.describe_run(o) for o in w.ties(ranked, value, top))
     worst = w.join_words(w.describe_run(o) for o in w.ties(ranked, value, bottom))
-    return f"Highest {when}: {best}; lowest: {worst}, {top - bottom:.1f} points lower."
+    return f"Highest {when}: {best} ({w.fmt_acc(top)}); lowest: {worst} ({w.fmt_acc(bottom)}), {top - bottom:.1f} points lower."
 
 
 # ---------------------------------------------------------------- param_claim
@@ -237,10 +245,7 @@ def param_claim(outcomes: list[RunOutcome], args: ParamClaimArgs) -> list[str]:
     pb, ps = big.result.params, small.result.params
     big_name, small_name = w.describe_run(big), w.describe_run(small)
     claim = f"{source[:1].upper()}{source[1:]} says {big_name} has more trainable parameters than {small_name}"
-    counts = (f"{big_name} has {w.fmt_count(pb)} against {w.fmt_count(ps)} for {small_name}, "
-              f"{w.fmt_ratio(pb / ps) if ps else 'n/a'} as many")
+    counts = f"{w.fmt_count(pb)} against {w.fmt_count(ps)}, {w.fmt_ratio(pb / ps) if ps else 'n/a'} as many"
     if pb > ps:
         return [f"{claim}; the measurement confirms it: {counts}."]
-    return [f"{claim}; the measurement contradicts it: {counts}.",
-            "More layers do not by themselves mean more parameters: the count depends on the layers' sizes, "
-            "and the measured totals above settle it."]
+    return [f"{claim}; the measurement contradicts it: {counts}."]

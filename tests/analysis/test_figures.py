@@ -153,3 +153,24 @@ def test_an_accuracy_target_is_drawn_as_a_dashed_line(make_outcome, tmp_path):
     runs = [make_outcome(lr=lr, accs=[80.0, 86.0], until_accuracy=85.0, max_epochs=5) for lr in (0.1, 0.01)]
     svg = figures.curves_figure(curves(metrics=["test_accuracy"]), runs, tmp_path / "t.svg").read_text()
     assert "target 85 %" in svg and "stroke-dasharray" in svg
+
+
+def test_one_legend_per_figure_with_each_value_once(make_outcome, tmp_path):
+    """Panels per model share one legend below them all; a rate drawn in both panels is listed once."""
+    grid = [make_outcome(model=m, lr=lr) for m in ("mlp", "bn_mlp") for lr in (0.1, 0.01)]
+    grid.append(make_outcome(model="bn_mlp", lr=1.0))  # a rate only one panel has
+    path = figures.curves_figure(curves(metrics=["train_loss", "test_loss"], facet="model"), grid, tmp_path / "c.svg")
+    svg = path.read_text()
+    assert svg.count('id="legend_') == 1  # four panels, one legend
+    legend = next(g for g in ET.parse(path).getroot().iter("{http://www.w3.org/2000/svg}g")
+                  if (g.get("id") or "").startswith("legend_"))
+    labels = ["".join(t.itertext()) for t in legend.iter(SVG_TEXT)]
+    assert sorted(labels) == ["lr 0.01", "lr 0.1", "lr 1"]
+
+
+def test_step_curves_also_get_one_legend(make_outcome, tmp_path):
+    probes = {"grad_norm": [1.0 + 0.01 * i for i in range(20)]}
+    grid = [make_outcome(model=m, lr=lr, probes=probes) for m in ("mlp", "bn_mlp") for lr in (0.1, 0.01)]
+    view = StepCurvesView(kind="step_curves", series=["grad_norm"], steps=20, facet="model")
+    path = figures.step_curves_figure(view, grid, tmp_path / "s.svg")
+    assert path.read_text().count('id="legend_') == 1

@@ -84,24 +84,46 @@ def rates(make_outcome, per_rate: dict[float, list[float]]):
 
 
 def test_overlapping_groups_are_not_distinguishable(make_outcome):
-    said = text(observe("lr_effect", rates(make_outcome, {0.01: [86.5, 87.3, 86.9], 0.001: [87.4, 86.6, 87.3]}), {}))
-    assert "cannot be told apart in final test accuracy over 3 seeds" in said
-    assert "87.1 ± 0.4 % against 86.9 ± 0.4 %" in said
+    from reportgen.analysis.observations import answer
+
+    said = text(answer("lr_effect", rates(make_outcome, {0.01: [86.5, 87.3, 86.9], 0.001: [87.4, 86.6, 87.3]}), {}))
+    assert "lr 0.001 for Tutorial MLP (87.1 ± 0.4 %, level with lr 0.01 within seed noise (CI −0.8 to +1.2))" in said
     assert "beyond seed noise" not in said
+    # the findings add what the answer does not say: no restated comparison
+    assert "lr 0.01" not in text(observe("lr_effect", rates(make_outcome, {0.01: [86.5, 87.3, 86.9],
+                                                                             0.001: [87.4, 86.6, 87.3]}), {}))
 
 
 def test_separated_groups_are_beyond_noise_with_scipy_s_interval(make_outcome):
+    from reportgen.analysis.observations import answer
+
     a, b = [88.0, 88.4, 88.2], [85.0, 85.3, 84.9]
-    said = text(observe("lr_effect", rates(make_outcome, {0.1: a, 0.01: b}), {}))
+    said = text(answer("lr_effect", rates(make_outcome, {0.1: a, 0.01: b}), {}))
     c = compare(a, b)
     assert c.verdict == "beyond seed noise"
-    assert (f"is {c.difference:.1f} points above the next, lr 0.01 in final test accuracy" in said
-            and f"95 % interval +{c.low:.1f} to +{c.high:.1f}" in said and "beyond seed noise" in said)
+    assert f"{c.difference:.1f} points above lr 0.01 (CI +{c.low:.1f} to +{c.high:.1f}), beyond seed noise" in said
+
+
+def test_a_comparing_sentence_is_short_and_complete(make_outcome):
+    """Difference, both means ± std, the interval and the verdict, in one short sentence."""
+    from reportgen.analysis.noise import compare_sentence
+
+    (a,), (b,) = rates(make_outcome, {0.1: [88.0, 88.4, 88.2]}), rates(make_outcome, {0.01: [85.0, 85.3, 84.9]})
+    c = compare([88.0, 88.4, 88.2], [85.0, 85.3, 84.9])
+    assert compare_sentence("lr 0.1", a, "lr 0.01", b) == (
+        f"Lr 0.1 is {c.difference:.1f} points above lr 0.01 (88.2 ± 0.2 vs 85.1 ± 0.2 %, CI +{c.low:.1f} to "
+        f"+{c.high:.1f}; beyond seed noise).")
+    assert compare_sentence("lr 0.01", b, "lr 0.1", a).startswith(f"Lr 0.01 is {c.difference:.1f} points below lr 0.1")
 
 
 def test_with_one_seed_a_gap_is_said_to_have_no_noise_estimate(make_outcome):
-    said = text(observe("lr_effect", rates(make_outcome, {0.1: [87.2], 0.01: [87.0]}), {}))
-    assert "with no noise estimate" in said and "beyond seed noise" not in said
+    from reportgen.analysis.noise import compare_sentence
+    from reportgen.analysis.observations import answer
+
+    points = rates(make_outcome, {0.1: [87.2], 0.01: [87.0]})
+    said = text(answer("lr_effect", points, {}))
+    assert "0.2 points above lr 0.01, one seed each, so untested against noise" in said and "beyond" not in said
+    assert "single runs, no noise estimate" in compare_sentence("lr 0.1", points[0], "lr 0.01", points[1])
 
 
 def test_capacity_and_activation_compare_with_their_intervals(make_outcome):
@@ -109,10 +131,11 @@ def test_capacity_and_activation_compare_with_their_intervals(make_outcome):
             (("mlp", 100, [85.0, 85.2, 85.1]), ("mlp_wide", 300, [85.1, 85.0, 85.3]), ("mlp_deep", 200, [80.0, 80.2, 80.1]))
             for s, a in enumerate(accs)]
     said = text(observe("capacity", aggregate_points(runs), {"groups": ["mlp,mlp_wide,mlp_deep"]}))
-    assert "Wider MLP and Tutorial MLP cannot be told apart" in said
-    assert "Deeper MLP is 5.0 points below Tutorial MLP" in said and "beyond seed noise" in said
-    said = text(observe("activation_effect", aggregate_points(runs), {}))
-    assert "The best, Wider MLP, and the next, Tutorial MLP cannot be told apart" in said
+    assert "Wider MLP at 3.00× the parameters: +0.0 points (CI −0.3 to +0.3), within seed noise" in said
+    assert "Deeper MLP at 2.00× the parameters: −5.0 points (CI −5.2 to −4.8), beyond seed noise" in said
+    from reportgen.analysis.observations import answer
+    said = text(answer("activation_effect", aggregate_points(runs), {}))
+    assert "Wider MLP is the most accurate (85.1 ± 0.2 %, level with Tutorial MLP within seed noise (CI −0.3 to +0.3))" in said
 
 
 def test_the_generic_comparison_observer_works_along_any_field(make_outcome):
@@ -127,7 +150,7 @@ def test_epochs_to_target_uses_the_median_and_counts_misses(make_outcome):
     runs = [make_outcome(accs=accs, lr=0.1, seed=s, until_accuracy=85.0, max_epochs=5)
             for s, accs in enumerate([[80.0, 86.0], [80, 82, 86.0], [80.0, 81, 82, 83, 84]])]
     said = text(observe("convergence", aggregate_points(runs), {}))
-    assert "epoch 2.5 (median of the 2 of 3 seeds that reached it; 2–3)" in said
+    assert "epoch 2.5 (2 of 3 seeds; 2–3)" in said  # the median of the seeds that reached it, and their range
 
 
 def test_the_reproduction_check_places_the_reference_among_the_seeds(make_outcome):
@@ -145,10 +168,10 @@ def test_the_answer_changes_when_the_numbers_change(make_outcome):
 
     before = answer("lr_effect", rates(make_outcome, {0.1: [88.0, 88.4, 88.2], 0.01: [85.0, 85.3, 84.9]}), {})
     after = answer("lr_effect", rates(make_outcome, {0.1: [85.0, 85.4, 85.2], 0.01: [86.0, 85.3, 86.9]}), {})
-    assert before == ["The best learning rate after 1 epoch is lr 0.1 for Tutorial MLP (88.2 ± 0.2 %, "
-                      "ahead of lr 0.01 beyond seed noise)."]
-    assert after == ["The best learning rate after 1 epoch is lr 0.01 for Tutorial MLP (86.1 ± 0.8 %, "
-                     "level with lr 0.1 within seed noise)."]
+    assert before == ["Best learning rate after 1 epoch: lr 0.1 for Tutorial MLP (88.2 ± 0.2 %, "
+                      "3.1 points above lr 0.01 (CI +2.7 to +3.6), beyond seed noise)."]
+    assert after == ["Best learning rate after 1 epoch: lr 0.01 for Tutorial MLP (86.1 ± 0.8 %, "
+                     "level with lr 0.1 within seed noise (CI −1.0 to +2.7))."]
 
 
 def test_labels_are_shortened_after_their_first_mention():
@@ -159,6 +182,18 @@ def test_labels_are_shortened_after_their_first_mention():
     spec = SimpleNamespace(models={"m": SimpleNamespace(label="Tutorial MLP 784-512-512-10", short="MLP")})
     texts = shorten_labels(["Tutorial MLP 784-512-512-10 wins.", "Tutorial MLP 784-512-512-10 again."], spec)
     assert texts == ["Tutorial MLP 784-512-512-10 wins.", "MLP again."]
+    named: set[str] = set()  # shared by the sections of one report: the full label once in the whole report
+    assert shorten_labels(["Tutorial MLP 784-512-512-10 wins."], spec, named) == ["Tutorial MLP 784-512-512-10 wins."]
+    assert shorten_labels(["Tutorial MLP 784-512-512-10 again."], spec, named) == ["MLP again."]
+
+
+def test_the_seeds_note_is_one_sentence_for_the_whole_report(make_outcome):
+    from reportgen.analysis.noise import ONE_SEED, seeds_note
+
+    three = rates(make_outcome, {0.1: [88.0, 88.4, 88.2]})
+    assert seeds_note(three).startswith("Numbers are means ± standard deviation over 3 seeds per setting")
+    assert "95 % confidence interval (CI, Welch's t-test)" in seeds_note(three)
+    assert seeds_note(rates(make_outcome, {0.1: [88.0]})) == ONE_SEED
 
 
 def test_epochs_to_target_cells_give_the_median_and_range(make_outcome):

@@ -59,9 +59,12 @@ def lr_grid(make_outcome, best_lr: float, model: str = "mlp"):
 
 @pytest.mark.parametrize("best_lr", [0.1, 0.01])
 def test_lr_effect_names_the_best_rate(make_outcome, best_lr):
-    said = text(observe("lr_effect", lr_grid(make_outcome, best_lr), {}))
-    assert f"the best is lr {fmt_lr(best_lr)} (87.3 %)" in said
-    assert "the worst lr 1 (60.0 %" in said
+    from reportgen.analysis.observations import answer
+
+    runs = lr_grid(make_outcome, best_lr)
+    assert f"lr {fmt_lr(best_lr)} for Tutorial MLP (87.3 %" in text(answer("lr_effect", runs, {}))
+    said = text(observe("lr_effect", runs, {}))
+    assert "the larger lr 1 trained stably, 27.3 points below the best" in said  # the worst, with its gap
 
 
 def test_lr_effect_reports_a_diverged_large_rate(make_outcome):
@@ -82,7 +85,7 @@ def test_lr_effect_reports_an_unstable_large_rate(make_outcome):
 def test_lr_effect_calls_a_small_rate_slow_only_while_it_still_rises(make_outcome, last, rising):
     runs = [make_outcome(lr=0.1, accs=[80.0, 84.0, 86.0]), make_outcome(lr=0.001, accs=[50.0, 70.0, last])]
     said = text(observe("lr_effect", runs, {}))
-    assert ("learned more slowly" in said) is rising
+    assert ("still rising, so slower" in said) is rising
 
 
 def test_lr_effect_names_ties(make_outcome):
@@ -102,8 +105,8 @@ def test_lr_effect_compares_the_families(make_outcome, bn_at_1, less_sensitive):
             make_outcome(model="bn_mlp", lr=1.0, accs=[80.0, bn_at_1]),
             make_outcome(model="bn_mlp", lr=0.1, accs=[85.0, 86.9])]
     said = text(observe("lr_effect", runs, {}))
-    assert f"At the largest rate measured for every model, lr 1: Tutorial MLP 10.0 % (stuck at chance) and BN MLP {fmt_acc(bn_at_1)}" in said
-    assert f"so {less_sensitive} is less sensitive to the rate" in said
+    assert "For Tutorial MLP, the larger lr 1 got stuck at chance at epoch 2, ending at 10.0 %." in said
+    assert f"{less_sensitive} is less sensitive to the rate" in said
 
 
 @pytest.mark.parametrize("fast_lr, slow_lr", [(0.1, 0.01), (0.01, 0.1)])
@@ -121,7 +124,7 @@ def test_lr_effect_ranks_rates_by_epochs_to_target(make_outcome, fast_lr, slow_l
 def test_divergence_none(make_outcome):
     runs = [make_outcome(lr=0.1, accs=[80.0, 87.0]), make_outcome(lr=0.01, accs=[70.0, 83.4])]
     assert observe("divergence", runs, {}) == [
-        "No run diverged or ended at chance level: the lowest final test accuracy is 83.4 % (Tutorial MLP, lr 0.01)."]
+        "No run diverged or ended at chance level (lowest: Tutorial MLP, lr 0.01, 83.4 %)."]
 
 
 def test_divergence_names_the_run_and_epoch(make_outcome):
@@ -144,14 +147,15 @@ def test_overfitting_reported_when_test_loss_rises_and_train_loss_falls(make_out
     run = make_outcome(accs=[80.0, 84.0, 85.0, 85.0], train_losses=[0.6, 0.4, 0.3, 0.2],
                        test_losses=[0.50, 0.40, 0.45, 0.52])
     said = text(observe("overfitting", [run], {}))
-    assert "lowest at epoch 2 (0.400) and rose to 0.520 by epoch 4 (+30 %)" in said and "it overfits" in said
+    assert said == ("Overfitting (test loss up from its minimum to the last epoch, training loss down): "
+                    "Tutorial MLP 0.400 (epoch 2) → 0.520 (+30 %).")
 
 
 def test_overfitting_not_reported_when_test_loss_keeps_falling(make_outcome):
     run = make_outcome(accs=[80.0, 84.0, 85.0, 85.0], train_losses=[0.6, 0.4, 0.3, 0.2],
                        test_losses=[0.50, 0.40, 0.38, 0.37])
     said = text(observe("overfitting", [run], {}))
-    assert said.startswith("No run overfits") and "it overfits" not in said
+    assert said.startswith("No run overfits") and "Overfitting" not in said
 
 
 def test_overfitting_rising_train_loss_is_instability(make_outcome):
@@ -175,9 +179,9 @@ def test_convergence_ranks_epochs_to_target(make_outcome, fast, slow):
             make_outcome(model=slow, accs=[80.0, 83.0, 85.5], until_accuracy=85.0, stop_reason="target reached"),
             make_outcome(model="cnn", accs=[80.0, 80.5], until_accuracy=85.0, stop_reason="plateau")]
     said = text(observe("convergence", runs, {}))
-    assert f"Fastest: {make_outcome(model=fast).planned.labels['model_label']} (epoch 1)" in said
+    assert f"Fastest to 85.0 %: {make_outcome(model=fast).planned.labels['model_label']} (epoch 1)" in said
     assert f"slowest: {make_outcome(model=slow).planned.labels['model_label']} (epoch 3)" in said
-    assert "Never reached 85.0 %: Small CNN (best 80.5 % in 2 epochs, stopped: plateau)" in said
+    assert "Never reached 85.0 %: Small CNN (best 80.5 %, stopped after 2 epochs: plateau)" in said
 
 
 def test_convergence_without_target_uses_nearness_to_best(make_outcome):
@@ -185,8 +189,8 @@ def test_convergence_without_target_uses_nearness_to_best(make_outcome):
             make_outcome(model="mlp", accs=[70.0, 78.0, 82.0, 85.0]),
             make_outcome(model="mlp_wide", accs=[10.0, 10.0, 10.0, 10.0])]
     said = text(observe("convergence", runs, {}))
-    assert "Small CNN: 85.0 % after the first epoch, within 1 point of its best (88.6 %) from epoch 2 of 4" in said
-    assert "Fastest: Small CNN (epoch 2); slowest: Tutorial MLP (epoch 4)" in said
+    assert ("Within 1 point of its best from epoch (of 4; accuracy after epoch 1): Small CNN 2 (85.0 %), "
+            "Tutorial MLP 4 (70.0 %); after epoch 1 Small CNN leads Tutorial MLP by +15.0 points, single runs.") in said
     assert "Left out because they diverged or stayed at chance level: Wider MLP" in said
 
 
@@ -195,7 +199,7 @@ def test_convergence_without_target_uses_nearness_to_best(make_outcome):
 def test_gradient_trend_fluctuating_mean(make_outcome):
     probes = {"grad_mean": [(-1) ** i * 1e-4 for i in range(100)], "grad_norm": [2.0 - 0.01 * i for i in range(100)]}
     said = text(observe("gradient_trend", [make_outcome(probes=probes)], {"steps": 100}))
-    assert "fluctuates around zero" in said and "gradient norm decreases from 1.96 to 1.06" in said
+    assert "fluctuates around zero" in said and "gradient norm decreases (1.96 → 1.06)" in said
 
 
 def test_gradient_trend_shrinking_and_growing_mean(make_outcome):
@@ -217,7 +221,7 @@ def test_capacity_names_the_most_accurate_variant(make_outcome, wide_acc, best):
             make_outcome(model="mlp_deep", accs=[86.0], params=932_362)]
     said = text(observe("capacity", runs, {"groups": ["mlp,mlp_wide,mlp_deep"]}))
     assert f"The most accurate is {best}" in said
-    assert "Wider MLP" in said and "(2.78×)" in said and "669,706 parameters" in said
+    assert "Wider MLP at 2.78× the parameters: " in said and "Deeper MLP at 1.39× the parameters: " in said
 
 
 def test_capacity_baseline_best_and_missing_variant(make_outcome):
@@ -232,7 +236,8 @@ def test_param_efficiency_flips(make_outcome, cnn_acc, cnn_params, lean):
             make_outcome(model="cnn", accs=[cnn_acc], params=cnn_params, seconds=6.0)]
     said = text(observe("param_efficiency", runs, {"pairs": ["mlp,cnn"]}))
     assert f"{lean} is the more parameter-efficient" in said
-    assert "Small CNN takes 2.00× the time per epoch of Tutorial MLP" in said
+    assert "takes 2.00× the time per epoch of Tutorial MLP" in said
+    assert len(observe("param_efficiency", runs, {"pairs": ["mlp,cnn"]})) == 1  # gap, efficiency, speed: one finding
 
 
 @pytest.mark.parametrize("sigmoid, best, worst", [(97.0, "Model A (ReLU)", "Model A (Sigmoid)"),
@@ -240,9 +245,12 @@ def test_param_efficiency_flips(make_outcome, cnn_acc, cnn_params, lean):
 def test_activation_effect_best_and_worst_flip(make_outcome, sigmoid, best, worst):
     runs = [make_outcome(model="model_a", accs=[97.0, 98.5]), make_outcome(model="model_a_sigmoid", accs=[91.0, sigmoid]),
             make_outcome(model="model_a_tanh", accs=[97.5, 98.1])]
+    from reportgen.analysis.observations import answer
+
+    assert text(answer("activation_effect", runs, {})).startswith(f"{best} is the most accurate")
     said = text(observe("activation_effect", runs, {}))
-    assert f"Highest at the end: {best}; lowest: {worst}" in said
-    assert "Highest after the first epoch: Model A (Tanh); lowest: Model A (Sigmoid), 6.5 points lower." in said
+    assert f"Lowest at the end: {worst} at " in said
+    assert "after the first epoch Model A (Tanh) led and Model A (Sigmoid) trailed by 6.5 points" in said
 
 
 @pytest.mark.parametrize("b_params, verdict", [(52_138, "contradicts"), (150_000, "confirms")])
