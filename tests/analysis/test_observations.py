@@ -265,3 +265,15 @@ def test_param_claim_true_and_false(make_outcome, b_params, verdict):
 def test_param_claim_missing_model(make_outcome):
     said = text(observe("param_claim", [make_outcome(model="model_a")], {"larger": "model_b", "smaller": "model_a"}))
     assert "cannot be checked: model_b not measured" in said
+
+
+def test_param_efficiency_says_when_the_times_are_shares_of_different_groups(make_outcome):
+    from dataclasses import replace
+
+    mlp = make_outcome(model="mlp", accs=[78.5], params=669_706, seconds=1.0)
+    cnn = make_outcome(model="cnn", accs=[81.2], params=421_642, seconds=6.0)
+    alone = text(observe("param_efficiency", [mlp, cnn], {"pairs": ["mlp,cnn"]}))
+    assert "lockstep" not in alone
+    grouped = replace(mlp, result=replace(mlp.result, machine={"group_size": 3}))
+    said = text(observe("param_efficiency", [grouped, cnn], {"pairs": ["mlp,cnn"]}))
+    assert "(each run's share of its lockstep group's time: Tutorial MLP in a group of 3)" in said
