@@ -116,7 +116,9 @@ def test_only_runs_that_differ_in_seed_and_lr_share_a_group():
     jobs = [RunJob(f"k{i}", r, (Budget(1),)) for i, r in enumerate(
         [base, base | {"arch": "small_cnn"}, base | {"seed": 1}, base | {"shuffle": True}, base | {"lr": 0.2}])]
     assert [[j.key for j in g] for g in group_jobs(jobs)] == [["k0", "k2", "k4"], ["k1"], ["k3"]]
-    assert [len(g) for g in group_jobs([jobs[0]] * 5, max_size=2)] == [2, 2, 1]
+    seeds = [RunJob(f"s{seed}", base | {"seed": seed}, (Budget(1),)) for seed in range(5)]
+    assert [len(g) for g in group_jobs(seeds, max_size=2)] == [2, 2, 1]
+    assert [len(g) for g in group_jobs([jobs[0]] * 3)] == [1, 1, 1]  # a run never trains beside itself
 
 
 def test_a_group_refuses_runs_that_differ_in_more_than_seed_and_lr():
@@ -157,3 +159,13 @@ def test_each_slice_of_a_batched_product_equals_the_lone_product_for_every_spec_
                 stacked = product(slice(0, size))
                 for k in (0, size - 1):
                     assert torch.equal(stacked[k], product(slice(k, k + 1))[0]), (name, rows, n_in, n_out, size, k)
+
+
+def test_products_are_batched_in_multiples_of_the_thread_count_and_leftovers_alone():
+    from reportgen.lockstep import product_chunks
+
+    assert product_chunks(1, threads=2) == [slice(0, 1)]
+    assert product_chunks(3, threads=2) == [slice(0, 2), slice(2, 3)]
+    assert product_chunks(12, threads=2) == [slice(0, 12)]
+    assert product_chunks(5, threads=4) == [slice(0, 4), slice(4, 5)]
+    assert product_chunks(2, threads=4) == [slice(0, 1), slice(1, 2)]
