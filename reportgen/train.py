@@ -1,7 +1,9 @@
-"""Stage 3: the training engine. A run request in, per-epoch metrics out; no files, no printing.
+"""Stage 3: the training engine. Run requests in, per-epoch metrics out; no files, no printing.
 
 Data stay as tensors on the device and batches are slices (or gathers of a seeded
-permutation), so one epoch is a tight loop of forward, backward, step.
+permutation), so one epoch is a tight loop of forward, backward, step. Plain-SGD MLPs train in
+lockstep.py (alone or grouped); every other family trains here by autograd, one run at a time.
+`trainer_for` picks the path, so the runner has one way to train.
 """
 from __future__ import annotations
 
