@@ -25,9 +25,9 @@ from reportgen.results import PROBE_STEPS, Budget, EpochMetrics, PlannedRun, dec
 
 # Both data sets have the same splits; a request's None subset means the whole split.
 SPLIT_SIZES = {"fashion-mnist": (60_000, 10_000), "mnist": (60_000, 10_000)}
-# The probe times `PROBE_REPEATS` calls of several consecutive batches and keeps the fastest: one-batch calls
-# mis-predict a real epoch's loop both ways (MLPs: per-call overhead, 1.5x too slow; AlexNet: 2x too fast), and the
-# minimum is the one least slowed by other processes. Batches per call fill about PROBE_SECONDS of timed work.
+# The probe times `PROBE_REPEATS` calls of several consecutive batches and keeps the fastest: one-batch calls made
+# an MLP's epoch read 1.5-2.7x too slow (the per-call overhead of its hand-written training path), and the fastest
+# call is the one least slowed by other processes. Batches per call fill about PROBE_SECONDS of timed work.
 PROBE_REPEATS = 3
 PROBE_SECONDS = 1.5  # timed training work per speed key: a plan stays a matter of seconds
 PROBE_BATCHES = (2, 32)  # fewest and most batches per timed call
