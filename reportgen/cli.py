@@ -193,8 +193,8 @@ def plan_command(
     per question and in total. new: nothing cached; extend: the cached epochs serve some question, another
     needs more; resume: they serve none (an interrupted run, or one trained for a budget since removed:
     the cache cannot tell these apart). Speeds come from cached runs of the same model, else from timing
-    a few training steps. '≤' marks an upper bound (a stop rule's epoch cap), '~' an epoch count taken
-    from cached runs of the same model with another lr or seed."""
+    a few training steps. A stop rule's epochs: '~' taken from cached runs of the same model with another
+    seed or lr, '≈' from the spec's reference epochs to target, '≤' its epoch cap (an upper bound)."""
     with _user_errors():
         from reportgen.plan import check_question_ids
 
@@ -280,14 +280,12 @@ def _needed_keys(session: Session) -> set[str]:
 
 def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ray_address: str) -> dict[str, float]:
     """Train what the cache lacks; for the provenance, the plan's estimate and the actual seconds ({} if nothing trained)."""
-    from reportgen.estimate import format_seconds
     from reportgen.progress import TrainingProgress
 
     estimate = _estimate(session, qids)
     missing = [e.job for e in estimate.to_train]
     console.print(f"{len(estimate.jobs)} runs planned, {estimate.cached_count} cached, {len(missing)} to train"
-                  + (f" ({format_seconds(estimate.total_seconds, estimate.total_marker)} estimated)." if missing else "."),
-                  highlight=False)
+                  + (f" ({_total_text(estimate, 'estimated')})." if missing else "."), highlight=False)
     if not missing:
         return {}
     runner = _make_executor(session, executor, ray_address)
@@ -321,30 +319,50 @@ def _plan_table(estimate) -> Table:
 
 
 def _question_table(estimate, qids: list[str]) -> Table:
-    from reportgen.estimate import format_seconds
+    from reportgen.estimate import UPPER_BOUND, format_seconds
 
-    table = Table("question", "runs to train", "time", box=box.SIMPLE_HEAD, title="Per question")
+    # A column for the epoch caps' share only when some question has one.
+    capped = any(estimate.question_upper_bound_seconds(qid) for qid in qids)
+    table = Table("question", "runs to train", "time", *(["of it upper bounds"] if capped else []),
+                  box=box.SIMPLE_HEAD, title="Per question")
     for qid in qids:
         runs, seconds, marker = estimate.question_estimate(qid)
+        upper = estimate.question_upper_bound_seconds(qid)
         done = "cached" if estimate.questions[qid] else "no runs"
-        table.add_row(qid, str(runs), format_seconds(seconds, marker) if runs else done)
+        cells = [qid, str(runs), format_seconds(seconds, marker) if runs else done]
+        table.add_row(*cells, *([format_seconds(upper, UPPER_BOUND) if upper else ""] if capped else []))
     return table
 
 
+def _total_text(estimate, what: str) -> str:
+    """The total, `what` it is, and how much of it counts stop rules' epoch caps, so a reader can tell the
+    point estimate from the bound: '≈ 1 h 50 min in total, ≤ 18 min 00 s of it upper bounds'."""
+    from reportgen.estimate import UPPER_BOUND, format_seconds
+
+    text = f"{format_seconds(estimate.total_seconds, estimate.total_marker)} {what}"
+    upper = estimate.upper_bound_seconds
+    if not upper:
+        return text
+    if upper >= estimate.total_seconds:
+        return f"{text}, all of it upper bounds"
+    return f"{text}, {format_seconds(upper, UPPER_BOUND)} of it upper bounds"
+
+
 def _plan_summary(estimate) -> str:
-    from reportgen.estimate import FROM_SIBLINGS, UPPER_BOUND, format_seconds
+    from reportgen.estimate import FROM_REFERENCE, FROM_SIBLINGS, UPPER_BOUND
 
     planned, cached, to_train = len(estimate.jobs), estimate.cached_count, estimate.to_train
     if not to_train:
         return f"Nothing to train: all {planned} runs are cached."
-    lines = [f"{planned} runs planned: {cached} cached, {len(to_train)} to train, "
-             f"{format_seconds(estimate.total_seconds, estimate.total_marker)} in total.",
+    lines = [f"{planned} runs planned: {cached} cached, {len(to_train)} to train, {_total_text(estimate, 'in total')}.",
              "Per question: the epochs its own budgets need (a shared run counts in each)."]
     markers = {e.marker for e in to_train}
-    if UPPER_BOUND in markers:
-        lines.append("≤ upper bound: the epoch cap of a stop rule (until_accuracy, plateau).")
     if FROM_SIBLINGS in markers:
-        lines.append("~ estimate: the most epochs cached runs of the same model (other lr or seed) took.")
+        lines.append("~ estimate: the most epochs cached runs of the same model (other seed, else other lr) took.")
+    if FROM_REFERENCE in markers:
+        lines.append("≈ estimate: the epochs to target the spec's references give for the run.")
+    if UPPER_BOUND in markers:
+        lines.append("≤ upper bound: the epoch cap of a stop rule (until_accuracy, plateau) that nothing predicts.")
     probed = sorted({estimate.models.get(e.job.key, e.job.request["arch"]) for e in to_train if e.speed_source == "probe"})
     if probed:
         lines.append(f"Speed from a few timed steps (nothing cached): {', '.join(probed)}.")

@@ -14,6 +14,8 @@ from typing import Any
 
 import reportgen
 from reportgen.analysis import stats
+from reportgen.analysis.aggregate import PointOutcome, aggregate_points, seed_summary, seed_values, target_epochs
+from reportgen.analysis.metrics import metric
 from reportgen.errors import ResultsFileError
 from reportgen.results import RunOutcome
 from reportgen.spec import Spec
@@ -21,6 +23,7 @@ from reportgen.spec import Spec
 SCHEMA = 1  # bump when a reader of an older file would misread a newer one
 FILE_NAME = "results.json"
 OWN_AGGREGATE = ("epochs_to_target",)  # metrics aggregated by their own rule ("not reached" is no number)
+TRAINED = "trained"  # metrics.outcome's value for a run that neither diverged nor got stuck
 
 
 def results_path(out_dir: Path, name: str) -> Path:
@@ -113,7 +116,8 @@ def _versions() -> dict[str, str]:
 
 def _question(spec: Spec, qid: str, outcomes: list[RunOutcome], profile: str) -> dict[str, Any]:
     question = spec.questions[qid]
-    return {"title": question.title, "groups": [_group(g) for g in stats.group_runs(outcomes)],
+    # The report's own run points (aggregate_points), so the file and the tables group and summarise alike.
+    return {"title": question.title, "groups": [_group(p) for p in aggregate_points(outcomes)],
             "checks": [asdict(c) for c in _checks(qid, question, outcomes, profile)]}
 
 
@@ -123,15 +127,44 @@ def _checks(qid: str, question: Any, outcomes: list[RunOutcome], profile: str) -
     return check_references(qid, question.references, outcomes, profile) if question.references else []
 
 
-def _group(group: stats.RunGroup) -> dict[str, Any]:
-    seeds = [_seed(o) for o in group.outcomes]
+def _group(point: PointOutcome) -> dict[str, Any]:
+    seeds = [_seed(o) for o in point.seeds]
     names = [n for n in stats.run_metric_names() if n not in OWN_AGGREGATE and _has_number(seeds, n)]
-    target = stats.target_summary(group)
-    return {"labels": group.labels, "seeds": seeds, "aggregate": {
-        "metrics": {name: stats.metric_summary(group, name).to_dict() for name in names},
-        "epochs_to_target": target.to_dict() if target else None,
-        "outcomes": stats.outcome_counts(group).to_dict(),
+    labels = {k: v for k, v in point.planned.labels.items() if k != "seed"}
+    return {"labels": labels, "seeds": seeds, "aggregate": {
+        "metrics": {name: seed_summary(point, metric(name).value).to_dict() for name in names},
+        "epochs_to_target": _target_summary(point),
+        "outcomes": _outcome_counts(point),
     }}
+
+
+def _target_summary(point: PointOutcome) -> dict[str, Any] | None:
+    """When the seeds reached the budget's target accuracy; None when the runs have no target."""
+    values = seed_values(point, metric("epochs_to_target").value)
+    if not values or all(v is None for v in values):
+        return None
+    middle, reached, n, epochs = target_epochs(values)
+    low, high = (epochs[0], epochs[-1]) if epochs else (None, None)
+    if not reached:
+        text = f"not reached in {n} of {n} seeds"
+    else:
+        spread = f" (range {low}–{high})" if low != high else ""
+        missed = f"; not reached in {n - reached} of {n} seeds" if reached < n else ""
+        text = f"median epoch {middle:g}{spread}{missed}"
+    return {"n": n, "reached": reached, "not_reached": n - reached, "median": middle, "min": low, "max": high,
+            "text": text}
+
+
+def _outcome_counts(point: PointOutcome) -> dict[str, Any]:
+    """How the seeds ended: trained, diverged, stuck at chance (metrics.outcome), and how many are missing."""
+    counts: dict[str, int] = {}
+    for name in seed_values(point, metric("outcome").value):
+        counts[name] = counts.get(name, 0) + 1
+    n, missing = point.n, len(point.seeds) - point.n
+    failed = [f"{name} in {count} of {n} seeds" for name, count in counts.items() if name != TRAINED]
+    text = "; ".join(failed) or (f"trained in all {n} seeds" if n else "no seed in the cache")
+    text += f" ({missing} not in the cache)" if missing and n else ""
+    return {"n": n, "counts": counts, "missing": missing, "text": text}
 
 
 def _has_number(seeds: list[dict[str, Any]], name: str) -> bool:

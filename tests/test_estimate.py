@@ -1,4 +1,5 @@
-"""Plan estimates: speeds from cached siblings, scaling by subset size, states against a real cache, probes."""
+"""Plan estimates: speeds from cached siblings, scaling by subset size, states against a real cache, probes,
+and a stop rule's epochs from siblings, from the spec's references or its cap."""
 from __future__ import annotations
 
 import math
@@ -7,8 +8,8 @@ import pytest
 
 from reportgen import plan
 from reportgen.cache import Entry, cache_key
-from reportgen.estimate import (EXACT, FROM_SIBLINGS, UPPER_BOUND, Speed, SpeedBook, estimate_job, estimate_plan,
-                                format_seconds, measured_speeds, probe_speed, speed_key)
+from reportgen.estimate import (EXACT, FROM_REFERENCE, FROM_SIBLINGS, UPPER_BOUND, Speed, SpeedBook, estimate_job,
+                                estimate_plan, format_seconds, measured_speeds, probe_speed, reference_epochs, speed_key)
 from reportgen.plan import RunJob
 from reportgen.results import Budget, EpochMetrics
 from reportgen.runner import execute_job
@@ -59,6 +60,104 @@ def test_a_sibling_with_the_same_lr_is_preferred_and_diverged_siblings_say_nothi
     alone = {diverged.key: diverged}
     capped = estimate_job(target, alone, book(diverged))
     assert (capped.epochs_to_train, capped.marker) == (50, UPPER_BOUND)  # no informative sibling: the cap
+
+
+# A synthetic spec: one stop-rule question with references of epochs to target for two of its three lrs.
+STOP_RULE_SPEC = """
+title = "stop rules"
+seed = 0
+
+[protocols.p]
+dataset = "fashion-mnist"
+optimizer = "sgd"
+batch_size = 64
+test_batch_size = 500
+
+[models.mlp]
+arch = "mlp"
+label = "Tiny MLP"
+args = { hidden = [32] }
+
+[profiles.full]
+description = "all data"
+[profiles.cpu]
+description = "all data"
+[profiles.smoke]
+description = "all data"
+
+[questions.until]
+part = "Part"
+title = "Epochs to 85 %"
+prompt = "Train until 85 %."
+protocol = "p"
+runs = [{ model = "mlp", lr = [0.1, 0.01, 1.0], until_accuracy = 85.0, epochs = 50, plateau_patience = 5 }]
+views = [{ kind = "table", columns = ["model", "lr", "epochs_to_target"] }]
+references = [
+  { select = { model = "mlp", lr = 0.1 }, metric = "epochs_to_target", value = 4, tolerance = 2 },
+  { select = { model = "mlp", lr = 0.01 }, metric = "epochs_to_target", value = 17, tolerance = 4 },
+  { select = { model = "mlp", lr = 1.0 }, metric = "epochs_to_target", value = "not reached" },
+]
+"""
+
+
+@pytest.fixture
+def stop_rule_spec(tmp_path):
+    path = tmp_path / "stop_rules.toml"
+    path.write_text(STOP_RULE_SPEC)
+    return load_spec(path)
+
+
+def test_on_a_cold_cache_a_stop_rule_takes_the_references_epochs_and_the_cap_only_without_one(stop_rule_spec, tmp_path):
+    one_second = lambda req: Speed(1 / 70_000, 1 / 70_000, "probe")  # noqa: E731 - 1 s per full epoch
+    estimate = estimate_plan(stop_rule_spec, ["until"], "cpu", "cpu", None, tmp_path / "empty", one_second)
+    by_lr = {e.job.request["lr"]: e for e in estimate.jobs}
+    assert (by_lr[0.1].epochs_to_train, by_lr[0.1].marker) == (4, FROM_REFERENCE)
+    assert (by_lr[0.01].epochs_to_train, by_lr[0.01].marker) == (17, FROM_REFERENCE)
+    # "not reached" says nothing about when the plateau or chance rule stops it: the cap, an upper bound.
+    assert (by_lr[1.0].epochs_to_train, by_lr[1.0].marker) == (50, UPPER_BOUND)
+    assert estimate.total_seconds == pytest.approx(4 + 17 + 50)
+    assert estimate.upper_bound_seconds == pytest.approx(50) and estimate.total_marker == FROM_REFERENCE
+    assert estimate.question_estimate("until") == (3, pytest.approx(71), FROM_REFERENCE)
+    assert estimate.question_upper_bound_seconds("until") == pytest.approx(50)
+
+
+def test_references_are_read_per_run_point_and_only_for_stop_rule_budgets(stop_rule_spec):
+    found = reference_epochs(stop_rule_spec, "cpu", "cpu", None)
+    assert sorted(found.values()) == [4, 17]
+    assert {budget.until_accuracy for _, budget in found} == {85.0}
+
+
+def test_same_lr_siblings_beat_the_reference_which_beats_siblings_of_another_lr():
+    budget = Budget(200, until_accuracy=85.0, plateau_patience=5)
+    target = job(request(lr=0.01), budget)
+    references = {(target.key, budget): 17}
+    other_lr = entry(request(lr=0.1), [80.0, 86.0])  # reached at epoch 2: says little about lr 0.01
+    same_lr = entry(request(lr=0.01, seed=1), [70.0, 75.0, 80.0, 84.0, 86.0])  # reached at epoch 5
+    only_other = estimate_job(target, {other_lr.key: other_lr}, book(other_lr), references=references)
+    assert (only_other.epochs_to_train, only_other.marker) == (17, FROM_REFERENCE)
+    entries = {e.key: e for e in (other_lr, same_lr)}
+    with_seed = estimate_job(target, entries, book(*entries.values()), references=references)
+    assert (with_seed.epochs_to_train, with_seed.marker) == (5, FROM_SIBLINGS)
+    no_reference = estimate_job(target, {other_lr.key: other_lr}, book(other_lr))
+    assert (no_reference.epochs_to_train, no_reference.marker) == (2, FROM_SIBLINGS)
+
+
+def test_a_reference_below_the_cached_epochs_still_trains_one_more():
+    budget = Budget(30, until_accuracy=85.0)
+    cached = entry(request(), [70.0, 75.0, 80.0])  # three epochs, target not reached
+    target = job(request(), budget)
+    estimate = estimate_job(target, {cached.key: cached}, book(cached), references={(target.key, budget): 2})
+    assert (estimate.state, estimate.epochs_to_train, estimate.marker) == ("resume", 1, FROM_REFERENCE)
+
+
+def test_the_total_line_says_how_much_of_it_is_upper_bounds(stop_rule_spec, tmp_path):
+    from reportgen.cli import _plan_summary
+
+    one_second = lambda req: Speed(1 / 70_000, 1 / 70_000, "probe")  # noqa: E731
+    summary = _plan_summary(estimate_plan(stop_rule_spec, ["until"], "cpu", "cpu", None, tmp_path, one_second))
+    assert "3 runs planned: 0 cached, 3 to train, ≈ 1 min 11 s in total, ≤ 50.0 s of it upper bounds." in summary
+    assert "≈ estimate: the epochs to target the spec's references give" in summary
+    assert "≤ upper bound: the epoch cap" in summary
 
 
 def test_speed_is_scaled_by_training_plus_test_samples():

@@ -107,6 +107,7 @@ def test_a_diverged_seed_is_written_as_valid_json_and_counted(document):
     assert (loss["n"], loss["non_finite"], loss["mean"]) == (1, 1, 0.5)
     assert group["aggregate"]["outcomes"]["counts"] == {"trained": 1, "diverged": 1}
     assert group["aggregate"]["outcomes"]["missing"] == 1
+    assert group["aggregate"]["outcomes"]["text"] == "diverged in 1 of 2 seeds (1 not in the cache)"
 
 
 def test_epochs_to_target_gets_its_own_aggregate(document):
@@ -114,6 +115,38 @@ def test_epochs_to_target_gets_its_own_aggregate(document):
     aggregate = doc["questions"]["a"]["groups"][0]["aggregate"]
     assert "epochs_to_target" not in aggregate["metrics"]
     assert aggregate["epochs_to_target"]["reached"] == 1 and aggregate["epochs_to_target"]["not_reached"] == 1
+
+
+def test_runs_are_grouped_by_everything_but_the_seed_in_order_of_first_appearance(document):
+    runs = [seed_run(0, [80.0], lr=0.1), seed_run(0, [70.0], lr=0.01), seed_run(1, [81.0], lr=0.1),
+            seed_run(1, [71.0], lr=0.01), seed_run(0, [60.0], lr=0.1, model="cnn")]
+    groups = document(runs)["questions"]["a"]["groups"]
+    assert [(g["labels"]["model"], g["labels"]["lr"]) for g in groups] == [("mlp", 0.1), ("mlp", 0.01), ("cnn", 0.1)]
+    assert [[s["seed"] for s in g["seeds"]] for g in groups] == [[0, 1], [0, 1], [0]]
+    assert all("seed" not in g["labels"] for g in groups)
+
+
+def test_a_metric_over_seeds_leaves_missing_runs_out(document):
+    doc = document([seed_run(0, [70.0, 80.0]), seed_run(1, [72.0, 84.0]), seed_run(2, [], missing=True)])
+    metrics = doc["questions"]["a"]["groups"][0]["aggregate"]["metrics"]
+    assert (metrics["final_accuracy"]["n"], metrics["final_accuracy"]["mean"]) == (2, 82.0)
+    assert metrics["final_accuracy"]["values"] == [80.0, 84.0] and metrics["best_accuracy"]["max"] == 84.0
+
+
+def test_epochs_to_target_median_range_and_seeds_that_missed_it(document):
+    doc = document([seed_run(0, [60.0, 70.0, 80.0], until=80.0), seed_run(1, [62.0, 81.0], until=80.0),
+                    seed_run(2, [64.0, 72.0, 76.0, 78.0, 79.0], until=80.0, stop="epoch cap"),
+                    seed_run(3, [80.5], until=80.0)])
+    target = doc["questions"]["a"]["groups"][0]["aggregate"]["epochs_to_target"]
+    assert target == {"n": 4, "reached": 3, "not_reached": 1, "median": 2, "min": 1, "max": 3,
+                      "text": "median epoch 2 (range 1–3); not reached in 1 of 4 seeds"}
+    no_target = document([seed_run(0, [60.0])])["questions"]["a"]["groups"][0]["aggregate"]
+    assert no_target["epochs_to_target"] is None
+
+
+def test_all_seeds_trained_reads_so(document):
+    outcomes = document([seed_run(0, [70.0]), seed_run(1, [71.0])])["questions"]["a"]["groups"][0]["aggregate"]["outcomes"]
+    assert outcomes["text"] == "trained in all 2 seeds"
 
 
 def test_results_paths_for_a_build_and_a_question(tmp_path):

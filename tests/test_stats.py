@@ -1,4 +1,5 @@
-"""Seed statistics on synthetic numbers with a known spread: summaries, Welch's comparison, grouping."""
+"""Seed statistics on synthetic numbers with a known spread: summaries and Welch's comparison
+(grouping over seeds is tested through results.json, tests/test_results_file.py)."""
 from __future__ import annotations
 
 import math
@@ -6,8 +7,7 @@ import math
 import pytest
 from scipy import stats as scipy_stats
 
-from reportgen.analysis.stats import (BEYOND_NOISE, NO_NOISE_ESTIMATE, NOT_DISTINGUISHABLE, compare, group_runs,
-                                      metric_summary, outcome_counts, series_summary, summarize, target_summary)
+from reportgen.analysis.stats import BEYOND_NOISE, NO_NOISE_ESTIMATE, NOT_DISTINGUISHABLE, compare, summarize
 from reportgen.results import Budget, EpochMetrics, PlannedRun, RunOutcome, RunResult
 
 
@@ -106,70 +106,3 @@ def test_different_constants_are_beyond_noise_with_a_zero_width_interval():
 def test_one_constant_side_still_uses_welch():
     c = compare([85.0, 85.0, 85.0], [84.0, 86.0, 85.5])
     assert c.low < 0 < c.high and c.verdict == NOT_DISTINGUISHABLE
-
-
-# ---------------------------------------------------------------- grouping and aggregation
-
-def test_runs_are_grouped_by_everything_but_the_seed_in_order_of_first_appearance():
-    runs = [seed_run(0, [80.0], lr=0.1), seed_run(0, [70.0], lr=0.01), seed_run(1, [81.0], lr=0.1),
-            seed_run(1, [71.0], lr=0.01), seed_run(0, [60.0], lr=0.1, model="cnn")]
-    groups = group_runs(runs)
-    assert [(g.labels["model"], g.labels["lr"]) for g in groups] == [("mlp", 0.1), ("mlp", 0.01), ("cnn", 0.1)]
-    assert [g.seeds for g in groups] == [[0, 1], [0, 1], [0]]
-    assert all("seed" not in g.labels for g in groups)
-    assert groups[0].outcomes == (runs[0], runs[2])
-
-
-def test_metric_summary_over_seeds_leaves_missing_runs_out():
-    group = group_runs([seed_run(0, [70.0, 80.0]), seed_run(1, [72.0, 84.0]), seed_run(2, [], missing=True)])[0]
-    s = metric_summary(group, "final_accuracy")
-    assert (s.n, s.mean, s.values) == (2, 82.0, (80.0, 84.0))
-    assert metric_summary(group, "best_accuracy").max == 84.0
-
-
-def test_series_of_runs_that_stopped_at_different_epochs_keeps_n_per_epoch():
-    group = group_runs([seed_run(0, [60.0, 70.0, 80.0], stop="target reached", until=80.0),
-                        seed_run(1, [62.0, 81.0], stop="target reached", until=80.0),
-                        seed_run(2, [64.0, 72.0, 76.0, 82.0], stop="target reached", until=80.0)])[0]
-    series = series_summary(group, "test_accuracy")
-    assert [p.n for p in series] == [3, 3, 2, 1]
-    assert [p.mean for p in series] == pytest.approx([62.0, (70 + 81 + 72) / 3, 78.0, 82.0])
-    assert series[0].std == pytest.approx(2.0)
-    assert (series[2].min, series[2].max, series[3].std) == (76.0, 80.0, None)
-
-
-def test_epochs_to_target_median_range_and_seeds_that_missed_it():
-    group = group_runs([seed_run(0, [60.0, 70.0, 80.0], until=80.0), seed_run(1, [62.0, 81.0], until=80.0),
-                        seed_run(2, [64.0, 72.0, 76.0, 78.0, 79.0], until=80.0, stop="epoch cap"),
-                        seed_run(3, [80.5], until=80.0)])[0]
-    t = target_summary(group)
-    assert (t.n, t.reached, t.not_reached, t.median, t.min, t.max) == (4, 3, 1, 2, 1, 3)
-    assert t.describe() == "median epoch 2 (range 1–3); not reached in 1 of 4 seeds"
-
-
-def test_no_target_gives_no_target_summary():
-    assert target_summary(group_runs([seed_run(0, [60.0])])[0]) is None
-
-
-def test_a_seed_that_diverged_is_counted_and_its_nan_kept_apart():
-    nan = float("nan")
-    group = group_runs([seed_run(0, [70.0, 80.0], losses=[0.9, 0.5]),
-                        seed_run(1, [10.0, 10.0], losses=[2.3, nan], stop="diverged"),
-                        seed_run(2, [72.0, 82.0], losses=[0.8, 0.4])])[0]
-    counts = outcome_counts(group)
-    assert (counts.n, counts.counts, counts.missing) == (3, {"trained": 2, "diverged": 1}, 0)
-    assert counts.describe() == "diverged in 1 of 3 seeds"
-    loss = metric_summary(group, "final_train_loss")
-    assert (loss.n, loss.non_finite, loss.mean) == (2, 1, pytest.approx(0.45))
-    last_epoch = series_summary(group, "train_loss")[1]
-    assert (last_epoch.n, last_epoch.non_finite) == (2, 1)
-
-
-def test_all_seeds_trained_reads_so():
-    group = group_runs([seed_run(0, [70.0]), seed_run(1, [71.0])])[0]
-    assert outcome_counts(group).describe() == "trained in all 2 seeds"
-
-
-def test_unknown_series_metric_is_refused():
-    with pytest.raises(KeyError, match="known: test_accuracy"):
-        series_summary(group_runs([seed_run(0, [70.0])])[0], "accuracy")

@@ -55,7 +55,7 @@ def check_references(question_id: str, references: list[Reference], outcomes: li
 
 
 def _check(question_id: str, ref: Reference, outcomes: list[RunOutcome], profile: str) -> Check:
-    matching = [o for o in outcomes if _matches(ref.select, o.planned.labels)]
+    matching = [o for o in outcomes if matches(ref.select, o.planned.labels)]
     label = _label(ref, matching[0] if matching else None)
 
     def make(measured, difference, verdict, reason, spread=(1, None, None, None)) -> Check:
@@ -97,7 +97,8 @@ def _over_seeds(values: list, reference: float | str) -> tuple[float | int | str
     return measured, (n, min(numbers), max(numbers), sigmas)
 
 
-def _matches(select: dict, labels: dict) -> bool:
+def matches(select: dict, labels: dict) -> bool:
+    """Whether a reference's `select` names this run point (numbers compared with a float tolerance)."""
     return all(_same(labels.get(key), value) for key, value in select.items())
 
 

@@ -1,9 +1,9 @@
-"""Seed statistics: runs grouped by everything but their seed, summaries of a metric over the seeds,
-and Welch's comparison of two groups. Plain data in, plain dataclasses out (no torch, no plotting).
+"""Seed statistics: summaries of a metric over the seeds and Welch's comparison of two groups
+(analysis/aggregate.py groups runs into points over their seeds). Plain data in, plain dataclasses out (no torch,
+no plotting).
 """
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import warnings
@@ -17,7 +17,6 @@ NOT_DISTINGUISHABLE = "not distinguishable"
 NO_NOISE_ESTIMATE = "no noise estimate"
 VERDICTS = (BEYOND_NOISE, NOT_DISTINGUISHABLE, NO_NOISE_ESTIMATE)
 SERIES_METRICS = ("test_accuracy", "train_loss", "test_loss")  # the per-epoch metrics results.json keeps
-TRAINED = "trained"  # metrics.outcome's value for a run that neither diverged nor got stuck
 
 
 # ---------------------------------------------------------------- the metric functions (one place of contact)
@@ -118,123 +117,3 @@ def _welch(a: tuple[float, ...], b: tuple[float, ...], level: float) -> tuple[fl
         result = scipy_stats.ttest_ind(a, b, equal_var=False)
         interval = result.confidence_interval(level)
     return float(interval.low), float(interval.high), float(result.pvalue)
-
-
-# ---------------------------------------------------------------- runs grouped over seeds
-
-@dataclass(frozen=True)
-class RunGroup:
-    """The runs of one run point that differ only in their seed."""
-
-    labels: dict[str, Any]  # every label the runs share (all but `seed`)
-    outcomes: tuple[RunOutcome, ...]
-
-    @property
-    def seeds(self) -> list[Any]:
-        return [_seed_of(o) for o in self.outcomes]
-
-    @property
-    def present(self) -> list[RunOutcome]:
-        """The runs that have a result (the others are not in the cache)."""
-        return [o for o in self.outcomes if o.result is not None]
-
-
-def _seed_of(outcome: RunOutcome) -> Any:
-    labels = outcome.planned.labels
-    return labels["seed"] if "seed" in labels else outcome.planned.request.get("seed")
-
-
-def group_labels(outcome: RunOutcome) -> dict[str, Any]:
-    return {k: v for k, v in outcome.planned.labels.items() if k != "seed"}
-
-
-def group_runs(outcomes: Iterable[RunOutcome]) -> list[RunGroup]:
-    """Runs grouped by every label except `seed`, groups and runs in order of first appearance."""
-    groups: dict[str, tuple[dict[str, Any], list[RunOutcome]]] = {}
-    for outcome in outcomes:
-        labels = group_labels(outcome)
-        ident = json.dumps(labels, sort_keys=True, default=repr)
-        groups.setdefault(ident, (labels, []))[1].append(outcome)
-    return [RunGroup(labels, tuple(runs)) for labels, runs in groups.values()]
-
-
-def metric_summary(group: RunGroup, name: str) -> Summary:
-    """A scalar metric over the group's seeds; missing runs and non-numeric values are left out."""
-    return summarize(_number(run_metric(o, name)) for o in group.present)
-
-
-def _number(value: Any) -> float | None:
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return float(value) if is_number else None
-
-
-@dataclass(frozen=True)
-class TargetSummary:
-    """When the seeds reached the budget's target accuracy."""
-
-    n: int  # seeds with a result
-    reached: int
-    median: float | None  # over the seeds that reached it
-    min: int | None
-    max: int | None
-
-    @property
-    def not_reached(self) -> int:
-        return self.n - self.reached
-
-    def describe(self) -> str:
-        if not self.reached:
-            return f"not reached in {self.n} of {self.n} seeds"
-        spread = f" (range {self.min}–{self.max})" if self.min != self.max else ""
-        missed = f"; not reached in {self.not_reached} of {self.n} seeds" if self.not_reached else ""
-        return f"median epoch {self.median:g}{spread}{missed}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "reached": self.reached, "not_reached": self.not_reached, "median": self.median,
-                "min": self.min, "max": self.max, "text": self.describe()}
-
-
-def target_summary(group: RunGroup) -> TargetSummary | None:
-    """`epochs_to_target` over the seeds; None when the runs have no target accuracy."""
-    values = [run_metric(o, "epochs_to_target") for o in group.present]
-    if not values or all(v is None for v in values):
-        return None
-    reached = sorted(v for v in values if isinstance(v, int) and not isinstance(v, bool))
-    return TargetSummary(n=len(values), reached=len(reached),
-                         median=statistics.median(reached) if reached else None,
-                         min=reached[0] if reached else None, max=reached[-1] if reached else None)
-
-
-@dataclass(frozen=True)
-class OutcomeCounts:
-    """How the seeds ended: trained, diverged, stuck at chance (metrics.outcome), and how many are missing."""
-
-    n: int  # seeds with a result
-    counts: dict[str, int]  # outcome → seeds, in order of first appearance
-    missing: int  # seeds not in the cache
-
-    def describe(self) -> str:
-        failed = [f"{name} in {count} of {self.n} seeds" for name, count in self.counts.items() if name != TRAINED]
-        text = "; ".join(failed) or (f"trained in all {self.n} seeds" if self.n else "no seed in the cache")
-        return text + (f" ({self.missing} not in the cache)" if self.missing and self.n else "")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "counts": dict(self.counts), "missing": self.missing, "text": self.describe()}
-
-
-def outcome_counts(group: RunGroup) -> OutcomeCounts:
-    counts: dict[str, int] = {}
-    for outcome in group.present:
-        name = run_metric(outcome, "outcome")
-        counts[name] = counts.get(name, 0) + 1
-    return OutcomeCounts(len(group.present), counts, len(group.outcomes) - len(group.present))
-
-
-def series_summary(group: RunGroup, metric: str) -> list[Summary]:
-    """Per epoch (element i is epoch i + 1) the metric over the seeds that trained that epoch:
-    a run that stopped early counts only in its own epochs, so n can fall along the series."""
-    if metric not in SERIES_METRICS:
-        raise KeyError(f"unknown per-epoch metric {metric!r}; known: {', '.join(SERIES_METRICS)}")
-    series = [[getattr(e, metric) for e in o.result.epochs] for o in group.present]
-    length = max((len(s) for s in series), default=0)
-    return [summarize(s[i] for s in series if i < len(s)) for i in range(length)]
