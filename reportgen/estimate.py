@@ -174,6 +174,7 @@ def probe_speed(request: dict[str, Any], data_dir: Path | None = None) -> Speed:
     """Build the model and time training steps and evaluation chunks on the real data, through the engine."""
     from reportgen import train
     from reportgen.data import load_split
+    from reportgen.lockstep import Member
 
     n_train, n_test = epoch_samples(request)
     batch, test_batch = request["batch_size"], request["test_batch_size"]
@@ -182,14 +183,15 @@ def probe_speed(request: dict[str, Any], data_dir: Path | None = None) -> Speed:
     splits = load_split(request["dataset"], True, data_dir), load_split(request["dataset"], False, data_dir)
     data = train.prepare_tensors(most, splits)
     state = train.new_state(most)
+    trainer = train.trainer_for([Member(most, state)])  # the path a build trains this run by
 
     def train_batches(count: int) -> Callable[[], Any]:
         # Consecutive batches in one call, as an epoch runs them; `count` of them (fewer if the data has fewer).
         part = dataclasses.replace(data, train_x=data.train_x[:count * batch], train_y=data.train_y[:count * batch])
-        return lambda: train.train_steps(state, part, most, None)
+        return lambda: trainer.train_pass(part)
 
     def test_chunks() -> None:
-        train.evaluate(state.model, data.test_x, data.test_y, test_batch)
+        trainer.evaluate(data)
 
     # Warm-up, untimed: the first calls allocate and pick kernels (oneDNN builds a convolution's primitives once).
     warm = _fastest_seconds(train_batches(PROBE_BATCHES[0]), 1, request["device"])

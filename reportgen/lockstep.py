@@ -104,10 +104,8 @@ class Group:
     def train_epoch(self, data: Any) -> list[tuple[EpochMetrics, dict[str, list[float]]]]:
         """One epoch of every member and one evaluation; per member, what train.train_epoch returns."""
         start = time.perf_counter()
-        request = self.members[0].request
-        orders = [_data_order(m, len(data.train_y)) for m in self.members]
-        picked, probes = self._train_steps(data, request["batch_size"], orders)
-        evaluations = self._evaluate(data.test_x, data.test_y, request["test_batch_size"])
+        picked, probes = self.train_pass(data)
+        evaluations = self.evaluate(data)
         self.write_back()
         seconds = (time.perf_counter() - start) / self.size  # each run's share of the group's wall time
         results = []
@@ -120,6 +118,15 @@ class Group:
                                    test_accuracy, seconds, losses)
             results.append((metrics, probe_columns(probes[k])))
         return results
+
+    def train_pass(self, data: Any) -> tuple[torch.Tensor, list[list[list[float]]]]:
+        """One pass of every member over the training data, no evaluation (what a timing probe times)."""
+        orders = [_data_order(m, len(data.train_y)) for m in self.members]
+        return self._train_steps(data, self.members[0].request["batch_size"], orders)
+
+    def evaluate(self, data: Any) -> list[tuple[float, float]]:
+        """Per member: mean cross-entropy per test image and accuracy in percent."""
+        return self._evaluate(data.test_x, data.test_y, self.members[0].request["test_batch_size"])
 
     def keep(self, indices: list[int]) -> None:
         """Continue with these members only (the others are decided)."""

@@ -156,6 +156,15 @@ class LoneRun:
     def train_epoch(self, data: Tensors) -> list[tuple[EpochMetrics, dict[str, list[float]]]]:
         return [train_epoch(member.state, data, member.request) for member in self.members]
 
+    def train_pass(self, data: Tensors) -> Any:
+        """One pass over the training data in data-set order, no evaluation (what a timing probe times)."""
+        (member,) = self.members
+        return train_steps(member.state, data, member.request, None)
+
+    def evaluate(self, data: Tensors) -> list[tuple[float, float]]:
+        (member,) = self.members
+        return [evaluate(member.state.model, data.test_x, data.test_y, member.request["test_batch_size"])]
+
     def keep(self, indices: list[int]) -> None:
         self.members = [self.members[i] for i in indices]
 
