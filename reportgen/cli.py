@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -51,6 +52,9 @@ CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", envvar="REPORTG
 OutOpt = Annotated[Path, typer.Option("--out", help="Where the report, figures and tables go.")]
 ExecutorOpt = Annotated[ExecutorName, typer.Option("--executor", help="local: train in this process; ray: on a Ray cluster.")]
 RayAddressOpt = Annotated[str, typer.Option("--ray-address", help="Ray cluster: 'auto', HOST:PORT, or 'local' to start one here.")]
+WorkersOpt = Annotated[Optional[int], typer.Option(
+    "--workers", min=1, help="Runs (lockstep groups) trained side by side by the local executor, each on one "
+                             "thread (default: one per CPU core; 1 with CUDA).")]
 SeedsOpt = Annotated[Optional[int], typer.Option("--seeds", min=1, max=50,
                                                   help="Seeds per run point, overriding the spec and profile (default: the profile's).")]
 TERMINAL_COLUMNS = ["model", "lr", "epochs_trained", "final_accuracy", "best_accuracy", "epochs_to_target", "stop_reason"]
@@ -123,6 +127,7 @@ def run(
     spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
     data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"),
     executor: ExecutorOpt = ExecutorName.local, ray_address: RayAddressOpt = "auto", seeds: SeedsOpt = None,
+    workers: WorkersOpt = None,
     report: Annotated[bool, typer.Option(help="Also write OUT/<id>.html and .pdf for each question.")] = True,
 ) -> None:
     """Train what the questions need (resuming from the cache), print their results, write their sections."""
@@ -132,7 +137,7 @@ def run(
         session = _open_session(spec, profile, device, data_dir, cache_dir, out, seeds=seeds)
         qids = check_question_ids(session.spec, ids)
         _say_profile(session)
-        trained = _train_missing(session, qids, executor, ray_address)
+        trained = _train_missing(session, qids, executor, ray_address, workers)
         outcomes = _collect(session, qids)
         for qid in qids:
             _print_results(session, qid, outcomes[qid])
@@ -145,7 +150,7 @@ def build(
     spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
     data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"),
     executor: ExecutorOpt = ExecutorName.local, ray_address: RayAddressOpt = "auto", no_train: NoTrainOpt = False,
-    seeds: SeedsOpt = None,
+    seeds: SeedsOpt = None, workers: WorkersOpt = None,
     pdf: Annotated[bool, typer.Option(help="Also write the PDF (WeasyPrint).")] = True,
 ) -> None:
     """Train whatever is missing, then write OUT/report.html and OUT/report.pdf."""
@@ -153,7 +158,7 @@ def build(
         session = _open_session(spec, profile, device, data_dir, cache_dir, out, seeds=seeds)
         qids = list(session.spec.questions)
         _say_profile(session)
-        trained = {} if no_train else _train_missing(session, qids, executor, ray_address)
+        trained = {} if no_train else _train_missing(session, qids, executor, ray_address, workers)
         outcomes = _collect(session, qids)
         missing = sum(1 for runs in outcomes.values() for o in runs if o.result is None)
         html, pdf_path = _render(session, outcomes, name="report", pdf=pdf, trained=trained)
@@ -188,6 +193,7 @@ def plan_command(
     ids: Annotated[Optional[list[str]], typer.Argument(help="Question ids (default: every question of the spec).")] = None,
     spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
     data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"), seeds: SeedsOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Show what a build would train, without training: each run's state, its epochs and estimated time,
     per question and in total. new: nothing cached; extend: the cached epochs serve some question, another
@@ -205,7 +211,7 @@ def plan_command(
         if estimate.to_train:
             console.print(_plan_table(estimate))
             console.print(_question_table(estimate, qids))
-        console.print(_plan_summary(estimate), highlight=False)
+        console.print(_plan_summary(estimate, _workers(session, workers)), highlight=False)
 
 
 @app.command()
@@ -278,22 +284,43 @@ def _needed_keys(session: Session) -> set[str]:
             for job in plan_jobs(session.spec, list(session.spec.questions), profile, session.device)}
 
 
-def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ray_address: str) -> dict[str, float]:
-    """Train what the cache lacks; for the provenance, the plan's estimate and the actual seconds ({} if nothing trained)."""
+def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ray_address: str,
+                   workers: Optional[int]) -> dict[str, float]:
+    """Train what the cache lacks; for the provenance, the estimated and actual wall time ({} if nothing trained)."""
+    from reportgen.estimate import format_seconds, wall_seconds
     from reportgen.progress import TrainingProgress
 
     estimate = _estimate(session, qids)
     missing = [e.job for e in estimate.to_train]
+    side_by_side = _workers(session, workers) if executor is ExecutorName.local else 1
+    wall = wall_seconds(estimate, side_by_side)
     console.print(f"{len(estimate.jobs)} runs planned, {estimate.cached_count} cached, {len(missing)} to train"
-                  + (f" ({_total_text(estimate, 'estimated')})." if missing else "."), highlight=False)
+                  + (f" ({_total_text(estimate, 'of training')}; {_wall_text(estimate, wall, side_by_side)})."
+                     if missing else "."), highlight=False)
     if not missing:
         return {}
-    runner = _make_executor(session, executor, ray_address)
-    with TrainingProgress(console, missing, estimate) as progress:
+    runner = _make_executor(session, executor, ray_address, side_by_side)
+    started = time.perf_counter()
+    with TrainingProgress(console, missing, estimate, side_by_side) as progress:
         for job, _results in runner.run(missing, progress.on_event):
             progress.job_finished(job)
-    console.print(progress.summary())
-    return {"estimated_training_seconds": estimate.total_seconds, "trained_seconds": progress.seconds}
+    actual = time.perf_counter() - started
+    console.print(f"{progress.summary()} Wall time {format_seconds(actual)}, estimated {format_seconds(wall, estimate.total_marker)}.",
+                  highlight=False)
+    return {"estimated_training_seconds": wall, "trained_seconds": actual, "workers": side_by_side}
+
+
+def _workers(session: Session, workers: Optional[int]) -> int:
+    from reportgen.runner import default_workers
+
+    return workers or default_workers(session.device)
+
+
+def _wall_text(estimate, wall: float, workers: int) -> str:
+    from reportgen.estimate import format_seconds
+
+    where = f"{workers} runs side by side" if workers > 1 else "one run at a time"
+    return f"{format_seconds(wall, estimate.total_marker)} wall time with {where}"
 
 
 def _estimate(session: Session, qids: list[str]):
@@ -348,13 +375,14 @@ def _total_text(estimate, what: str) -> str:
     return f"{text}, {format_seconds(upper, UPPER_BOUND)} of it upper bounds"
 
 
-def _plan_summary(estimate) -> str:
-    from reportgen.estimate import FROM_REFERENCE, FROM_SIBLINGS, UPPER_BOUND
+def _plan_summary(estimate, workers: int) -> str:
+    from reportgen.estimate import FROM_REFERENCE, FROM_SIBLINGS, UPPER_BOUND, wall_seconds
 
     planned, cached, to_train = len(estimate.jobs), estimate.cached_count, estimate.to_train
     if not to_train:
         return f"Nothing to train: all {planned} runs are cached."
-    lines = [f"{planned} runs planned: {cached} cached, {len(to_train)} to train, {_total_text(estimate, 'in total')}.",
+    lines = [f"{planned} runs planned: {cached} cached, {len(to_train)} to train, {_total_text(estimate, 'of training')}; "
+             f"{_wall_text(estimate, wall_seconds(estimate, workers), workers)}.",
              "Per question: the epochs its own budgets need (a shared run counts in each)."]
     markers = {e.marker for e in to_train}
     if FROM_SIBLINGS in markers:
@@ -369,14 +397,14 @@ def _plan_summary(estimate) -> str:
     return "\n".join(lines)
 
 
-def _make_executor(session: Session, executor: ExecutorName, ray_address: str):
+def _make_executor(session: Session, executor: ExecutorName, ray_address: str, workers: int):
     if executor is ExecutorName.ray:
         from reportgen.executors.ray_executor import RayExecutor
 
         return RayExecutor(session.cache_dir, session.data_dir, address=ray_address)
     from reportgen.runner import LocalExecutor
 
-    return LocalExecutor(session.cache_dir, session.data_dir)
+    return LocalExecutor(session.cache_dir, session.data_dir, workers)
 
 
 def _collect(session: Session, qids: list[str]):

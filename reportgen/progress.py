@@ -16,7 +16,7 @@ class TrainingProgress:
     """Runs of the plan and epochs of the current run, fed by runner events; the ETA is the plan's estimate
     of the runs left, the current run's rest taken at the speed its epochs have shown so far."""
 
-    def __init__(self, console: Console, jobs: list, estimate: PlanEstimate | None = None):
+    def __init__(self, console: Console, jobs: list, estimate: PlanEstimate | None = None, workers: int = 1):
         self.console = console
         self.live = console.is_terminal  # a live display in a log prints nothing until it ends
         by_key = {e.job.key: e for e in estimate.jobs} if estimate else {}
@@ -27,6 +27,7 @@ class TrainingProgress:
                                  TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
                                  console=console, transient=False)
         self.total = len(jobs)
+        self.workers = workers  # runs trained side by side: the time left is shared among them
         self.finished: set[str] = set()
         self.started_at: dict[str, float] = {}
         self.run_seconds: dict[str, list[float]] = {}  # epoch seconds per run, trained in this build
@@ -92,7 +93,7 @@ class TrainingProgress:
         left = [k for k, e in self.planned.items() if k not in self.finished]
         if any(self.planned[k] is None for k in left):
             return None
-        seconds = sum(self._seconds_left(k) for k in left)
+        seconds = sum(self._seconds_left(k) for k in left) / min(self.workers, len(left))
         return seconds, combine_markers(self.planned[k].marker for k in left)
 
     def _seconds_left(self, key: str) -> float:

@@ -3,6 +3,9 @@ one RunResult per budget out; executors decide where jobs run.
 """
 from __future__ import annotations
 
+import os
+import queue
+import signal
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +98,14 @@ def _train_until_decided(cache: RunCache, pending: list[tuple[RunJob, Entry | No
     if not pending:
         return
     from reportgen import train
+
+    with train.run_threads():  # see train.THREADS_PER_RUN
+        yield from _train_group(cache, pending, data_dir, on_event)
+
+
+def _train_group(cache: RunCache, pending: list[tuple[RunJob, Entry | None]], data_dir: Path | None,
+                 on_event: OnEvent) -> Iterator[tuple[RunJob, Entry]]:
+    from reportgen import train
     from reportgen.lockstep import Member
 
     machine = train.machine_info(pending[0][0].request["device"]) | {"group_size": len(pending)}
@@ -168,16 +179,74 @@ def results_for(entry: Entry, budgets: Iterable[Budget]) -> dict[Budget, RunResu
 
 
 class LocalExecutor:
-    """Runs jobs in this process, one lockstep group (plan.group_jobs) after another; the default executor."""
+    """Trains on this machine, one lockstep group (plan.group_jobs) at a time in each of `workers`
+    processes; with one worker, in this process. The default executor."""
 
     name = "local"
 
-    def __init__(self, cache_root: Path, data_dir: Path | None):
-        self.cache_root, self.data_dir = cache_root, data_dir
+    def __init__(self, cache_root: Path, data_dir: Path | None, workers: int = 1):
+        self.cache_root, self.data_dir, self.workers = cache_root, data_dir, max(1, workers)
 
     def run(self, jobs: list[RunJob], on_event: OnEvent) -> Iterator[tuple[RunJob, dict[Budget, RunResult]]]:
-        for group in group_jobs(jobs):
-            yield from serve_group(group, self.cache_root, self.data_dir, on_event)
+        groups = group_jobs(jobs)
+        if self.workers == 1 or len(groups) == 1:
+            for group in groups:
+                yield from serve_group(group, self.cache_root, self.data_dir, on_event)
+            return
+        yield from _serve_in_processes(groups, self.cache_root, self.data_dir, min(self.workers, len(groups)), on_event)
+
+
+def default_workers(device: str) -> int:
+    """One worker per CPU core for CPU runs (each trains on one thread: train.THREADS_PER_RUN); one for
+    CUDA, where runs side by side would only queue for the same GPU."""
+    return 1 if device == "cuda" else (os.cpu_count() or 1)
+
+
+def _serve_in_processes(groups: list[list[RunJob]], cache_root: Path, data_dir: Path | None, workers: int,
+                        on_event: OnEvent) -> Iterator[tuple[RunJob, dict[Budget, RunResult]]]:
+    """The groups in a pool of worker processes, in order; events are passed on as they happen, each
+    group's results as it finishes. On Ctrl-C (or any error) the workers are stopped at once: every
+    finished epoch is already in the cache, and a half-written file is cleaned up on the next run."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # forking a process that runs OpenMP threads can hang
+    with context.Manager() as manager:
+        events = manager.Queue()
+        pool = context.Pool(workers, initializer=_ignore_ctrl_c)
+        try:
+            pending = [pool.apply_async(_serve_group_in_worker, (group, cache_root, data_dir, events)) for group in groups]
+            while pending:
+                _pass_on(events, on_event, wait=0.2)
+                for task in [t for t in pending if t.ready()]:
+                    pending.remove(task)
+                    _pass_on(events, on_event)  # the rest of its events before its results
+                    yield from task.get()
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
+
+
+def _serve_group_in_worker(group: list[RunJob], cache_root: Path, data_dir: Path | None, events: Any):
+    return list(serve_group(group, cache_root, data_dir, events.put))
+
+
+def _ignore_ctrl_c() -> None:
+    # Ctrl-C reaches every process of the terminal's group; the parent decides, and stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _pass_on(events: Any, on_event: OnEvent, wait: float = 0.0) -> None:
+    """Hand every queued worker event to on_event, waiting up to `wait` seconds for the first."""
+    try:
+        event = events.get(timeout=wait) if wait else events.get_nowait()
+        while True:
+            on_event(event)
+            event = events.get_nowait()
+    except queue.Empty:
+        pass
 
 
 def cached_results(cache_root: Path, job: RunJob) -> dict[Budget, RunResult] | None:

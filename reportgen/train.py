@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import platform
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +42,24 @@ class TrainState:
     optimizer: torch.optim.Optimizer
     epochs_done: int
     steps_done: int
+
+
+# Every CPU run trains on one thread, whatever the machine: torch's thread count changes a run's last
+# bits, so this makes a run's numbers independent of the core count and of how many runs train side by
+# side; a build uses the cores by training several runs at once (runner.LocalExecutor's workers), which
+# measured 1.23x one after another on two threads for the small CNN (benchmarks/engine.py).
+THREADS_PER_RUN = 1
+
+
+@contextmanager
+def run_threads() -> Iterator[None]:
+    """torch at THREADS_PER_RUN threads for the duration, then as it was."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS_PER_RUN)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def resolve_device(choice: str) -> str:

@@ -112,7 +112,7 @@ def test_plan_lists_each_run_to_train_with_its_estimate_in_80_columns(tiny_spec,
     calls = []
     fixed_probe(monkeypatch, calls)
     monkeypatch.setenv("COLUMNS", "80")  # what rich assumes for a stream that is not a terminal, made explicit
-    result = invoke("plan", "--spec", str(tiny_spec), "--profile", "smoke", "--out", str(tmp_path / "out"))
+    result = invoke("plan", "--spec", str(tiny_spec), "--profile", "smoke", "--out", str(tmp_path / "out"), "--workers", "2")
     assert result.exit_code == 0, result.output
     assert max(len(line) for line in result.output.splitlines()) <= 80
     rows = [line.split() for line in result.output.splitlines() if " new " in line]
@@ -120,7 +120,9 @@ def test_plan_lists_each_run_to_train_with_its_estimate_in_80_columns(tiny_spec,
     # 256 training + 200 test samples an epoch: 0.356 s; a's 2 epochs, b's 3 for mlp at lr 0.1
     assert ["a", "b", "mlp", "0.1", "0", "new", "3", "1.1", "s"] in rows
     assert ["a", "bn", "0.01", "0", "new", "2", "0.7", "s"] in rows
-    assert "4 runs planned: 0 cached, 4 to train, 3.2 s in total." in result.output
+    # two lockstep groups side by side: mlp at both rates (1.1 + 0.7 s), bn at both (0.7 + 0.7 s)
+    assert "4 runs planned: 0 cached, 4 to train, 3.2 s of training; 1.8 s wall time with 2 runs side by side." \
+        in " ".join(result.output.split())
     assert len(calls) == 2  # one probe per model, not per run
 
 
@@ -150,15 +152,18 @@ def test_a_build_in_a_log_prints_one_line_per_trained_run(tiny_spec, tmp_path, d
     result = invoke("build", "--spec", str(tiny_spec), "--profile", "smoke", "--out", str(tmp_path / "out"),
                     "--data-dir", str(data_dir), "--no-pdf")
     assert result.exit_code == 0, result.output
-    assert re.search(r"4 runs planned, 0 cached, 4 to train \([\d.]+ s estimated\)\.", result.output), result.output
+    said = " ".join(result.output.split())
+    assert re.search(r"4 runs planned, 0 cached, 4 to train \([\d.]+ s of training; [\d.]+ s wall time with "
+                     r"(\d runs side by side|one run at a time)\)\.", said), result.output
     lines = re.findall(r"^\[(\d)/4\] (?:mlp|bn) lr=0\.0?1 seed=0: \d epochs? in [\d.]+ s; (\d) runs? left(.*)$",
                        result.output, re.M)
     assert [(done, left) for done, left, _ in lines] == [("1", "3"), ("2", "2"), ("3", "1"), ("4", "0")], result.output
     assert all(re.fullmatch(r", [\d.]+ s estimated", rest) for _, _, rest in lines[:3]) and lines[3][2] == ""
     html = (tmp_path / "out" / "report.html").read_text()
-    for row in ("Training time (each run once)", "Training time of this build, estimated beforehand",
-                "Training time of this build, actual"):
+    for row in ("Training time (each run once)", "Training wall time of this build, estimated beforehand",
+                "Training wall time of this build, actual"):
         assert re.search(rf"<th scope=\"row\">{re.escape(row)}</th><td class=\"wrap\">[\d.]+ s</td>", html), row
+    assert re.search(r"<th scope=\"row\">Runs trained side by side</th><td class=\"wrap\">\d+</td>", html)
 
 
 def _terminal_text(spec_text: str, qid: str, tmp_path, width: int = 80) -> str:

@@ -154,8 +154,9 @@ def test_the_total_line_says_how_much_of_it_is_upper_bounds(stop_rule_spec, tmp_
     from reportgen.cli import _plan_summary
 
     one_second = lambda req: Speed(1 / 70_000, 1 / 70_000, "probe")  # noqa: E731
-    summary = _plan_summary(estimate_plan(stop_rule_spec, ["until"], "cpu", "cpu", None, tmp_path, one_second))
-    assert "3 runs planned: 0 cached, 3 to train, ≈ 1 min 11 s in total, ≤ 50.0 s of it upper bounds." in summary
+    summary = _plan_summary(estimate_plan(stop_rule_spec, ["until"], "cpu", "cpu", None, tmp_path, one_second), 1)
+    assert ("3 runs planned: 0 cached, 3 to train, ≈ 1 min 11 s of training, ≤ 50.0 s of it upper bounds; "
+            "≈ 1 min 11 s wall time with one run at a time.") in " ".join(summary.split())
     assert "≈ estimate: the epochs to target the spec's references give" in summary
     assert "≤ upper bound: the epoch cap" in summary
 
@@ -228,3 +229,17 @@ def test_the_real_probe_times_a_few_steps(data_dir):
     (12.34, EXACT, "12.3 s"), (245, UPPER_BOUND, "≤ 4 min 05 s"), (3720, FROM_SIBLINGS, "~ 1 h 02 min")])
 def test_format_seconds(seconds, marker, text):
     assert format_seconds(seconds, marker) == text
+
+
+def test_wall_time_hands_each_lockstep_group_to_the_first_free_worker():
+    from reportgen.estimate import JobEstimate, PlanEstimate, wall_seconds
+
+    def estimated(key: str, seconds: float, **changes) -> JobEstimate:
+        return JobEstimate(RunJob(key, request(**changes), (Budget(1),)), "new", 0, 1, EXACT, seconds, "probe")
+
+    jobs = [estimated("a", 10.0, seed=0), estimated("b", 10.0, seed=1),  # one group: 20 s
+            estimated("c", 5.0, shuffle=True), estimated("d", 7.0, arch="small_cnn"), estimated("e", 6.0, arch="small_cnn", seed=1)]
+    plan = PlanEstimate(jobs, {"q": [j.job.key for j in jobs]})
+    assert wall_seconds(plan, 1) == pytest.approx(38.0)
+    assert wall_seconds(plan, 2) == pytest.approx(20.0)  # the group on one worker; 5 + 7 + 6 on the other
+    assert wall_seconds(plan, 8) == pytest.approx(20.0)

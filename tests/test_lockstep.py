@@ -42,9 +42,10 @@ def train_group(requests, data, epochs):
     members = [Member(r, train.new_state(r)) for r in requests]
     group = Group(members)
     history = [[] for _ in requests]
-    for _ in range(epochs):
-        for run, output in zip(history, group.train_epoch(data)):
-            run.append(output)
+    with train.run_threads():  # as builds train
+        for _ in range(epochs):
+            for run, output in zip(history, group.train_epoch(data)):
+                run.append(output)
     return history, [m.state.model.state_dict() for m in members]
 
 
@@ -85,9 +86,10 @@ def test_a_member_that_leaves_does_not_change_the_others(data):
     requests = [make_request(FAMILIES["bn_mlp"], lr, 0, shuffle=True) for lr in (0.1, 0.01, 0.001)]
     members = [Member(r, train.new_state(r)) for r in requests]
     group = Group(members)
-    group.train_epoch(data)
-    group.keep([0, 2])  # the 0.01 run is decided after one epoch
-    second = group.train_epoch(data)
+    with train.run_threads():
+        group.train_epoch(data)
+        group.keep([0, 2])  # the 0.01 run is decided after one epoch
+        second = group.train_epoch(data)
     alone = train_group([requests[2]], data, epochs=2)
     assert_identical(([second[1]], members[2].state.model.state_dict()), ([alone[0][0][1]], alone[1][0]))
 
@@ -144,8 +146,19 @@ def spec_mlp_shapes() -> set[tuple[int, int, int]]:
     return shapes
 
 
-def test_each_slice_of_a_batched_product_equals_the_lone_product_for_every_spec_shape():
-    """The one fact about the BLAS the lockstep engine relies on, checked on the machine that runs it."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_each_slice_of_a_batched_product_equals_the_lone_product_for_every_spec_shape(threads):
+    """The one fact about the BLAS the lockstep engine relies on, checked on the machine that runs it
+    (builds train on one thread, train.THREADS_PER_RUN; two, for a build that changes it)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        _check_every_spec_shape()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _check_every_spec_shape() -> None:
     generator = torch.Generator().manual_seed(0)
     for rows, n_in, n_out in sorted(spec_mlp_shapes()):
         a, w, g = (torch.randn(12, *shape, generator=generator) for shape in ((rows, n_in), (n_in, n_out), (rows, n_out)))

@@ -54,9 +54,9 @@ class RayExecutor:
         self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
         self.address = address  # "auto", HOST:PORT, or "local" to start a private instance here
         self.max_retries = max_retries  # retries after a worker or node dies; errors in a run are never retried
-        # torch's thread count changes the last bits of CPU results, so by default a run gets as many
-        # threads (and Ray CPUs) as it would in a local build here: its numbers equal the local ones.
-        self.cpus_per_run = cpus_per_run or _local_threads()
+        # Ray CPUs a task reserves; it trains on train.THREADS_PER_RUN threads whatever it reserves,
+        # so its numbers equal a local build's.
+        self.cpus_per_run = cpus_per_run or _threads_per_run()
         self.on_worker_event = on_worker_event  # called inside the worker with each runner event; must pickle
         self.submitted = 0  # tasks submitted over this executor's life
 
@@ -102,7 +102,7 @@ class RayExecutor:
         options = task.options(num_cpus=resources["CPU"], num_gpus=resources.get("GPU", 0),
                                max_retries=self.max_retries, retry_exceptions=False,
                                name=f"reportgen {first.request['arch']} {first.key[:12]}{size}")
-        ref = options.remote(group, self.cache_root, self.data_dir, self.cpus_per_run, self.on_worker_event)
+        ref = options.remote(group, self.cache_root, self.data_dir, self.on_worker_event)
         self.submitted += 1
         return ref
 
@@ -125,12 +125,10 @@ class RayExecutor:
             raise _summary(failures, total, self.max_retries)
 
 
-def _train_in_worker(group: list[RunJob], cache_root: Path, data_dir: Path | None, threads: int,
+def _train_in_worker(group: list[RunJob], cache_root: Path, data_dir: Path | None,
                      hook: OnEvent | None) -> tuple[dict[str, Results], list[Event]]:
-    """The Ray task: train (or resume) one lockstep group into the shared cache; return only small data."""
-    import torch
-
-    torch.set_num_threads(threads)  # Ray sets OMP_NUM_THREADS to the task's CPUs; the numbers need `threads`
+    """The Ray task: train (or resume) one lockstep group into the shared cache (on train.THREADS_PER_RUN
+    threads, as the runner sets); return only small data."""
     events: list[Event] = []
 
     def record(event: Event) -> None:
@@ -142,10 +140,10 @@ def _train_in_worker(group: list[RunJob], cache_root: Path, data_dir: Path | Non
     return results, events
 
 
-def _local_threads() -> int:
-    import torch
+def _threads_per_run() -> int:
+    from reportgen.train import THREADS_PER_RUN
 
-    return torch.get_num_threads()
+    return THREADS_PER_RUN
 
 
 def _connect(address: str) -> bool:
@@ -200,8 +198,8 @@ def _refuse_unservable(jobs: list[RunJob], needs: dict[str, dict[str, float]]) -
     if any("GPU" in needs[job.key] for job in refused):
         hints.append("for CUDA runs add a GPU machine (`ray start --address=HEAD:6379 --num-gpus=1`) or build with --device cpu")
     if any("GPU" not in needs[job.key] for job in refused):
-        hints.append("a CPU run asks for as many CPUs as torch uses here, so that its numbers equal a local build's; "
-                     "set OMP_NUM_THREADS to at most the largest node's CPUs before running reportgen")
+        hints.append("a CPU run asks for the CPUs RayExecutor's cpus_per_run sets (default 1); lower it to at most "
+                     "the largest node's CPUs")
     raise ClusterError(f"{len(refused)} of {len(jobs)} runs fit on no node of the Ray cluster, so nothing was submitted: "
                        f"{'; '.join(lines)}{more}. The nodes offer: {offers}. To fix: {'; '.join(hints)}.")
 
