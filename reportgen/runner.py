@@ -204,23 +204,25 @@ def default_workers(device: str) -> int:
 
 def _serve_in_processes(groups: list[list[RunJob]], cache_root: Path, data_dir: Path | None, workers: int,
                         on_event: OnEvent) -> Iterator[tuple[RunJob, dict[Budget, RunResult]]]:
-    """The groups in a pool of worker processes, in order; events are passed on as they happen, each
-    group's results as it finishes. On Ctrl-C (or any error) the workers are stopped at once: every
-    finished epoch is already in the cache, and a half-written file is cleaned up on the next run."""
+    """The groups in a pool of worker processes, in order. Workers send their events and each run's
+    results through one queue as they happen, so a run is reported when it leaves its group, not when
+    the group ends. On Ctrl-C (or any error) the workers are stopped at once: every finished epoch is
+    already in the cache, and a half-written file is cleaned up on the next run."""
     import multiprocessing
 
+    jobs = {job.key: job for group in groups for job in group}
     context = multiprocessing.get_context("spawn")  # forking a process that runs OpenMP threads can hang
     with context.Manager() as manager:
-        events = manager.Queue()
+        messages = manager.Queue()
         pool = context.Pool(workers, initializer=_ignore_ctrl_c)
         try:
-            pending = [pool.apply_async(_serve_group_in_worker, (group, cache_root, data_dir, events)) for group in groups]
-            while pending:
-                _pass_on(events, on_event, wait=0.2)
-                for task in [t for t in pending if t.ready()]:
-                    pending.remove(task)
-                    _pass_on(events, on_event)  # the rest of its events before its results
-                    yield from task.get()
+            tasks = [pool.apply_async(_serve_group_in_worker, (group, cache_root, data_dir, messages)) for group in groups]
+            while tasks:
+                yield from _hand_on(messages, jobs, on_event, wait=0.2)
+                for task in [t for t in tasks if t.ready()]:
+                    tasks.remove(task)
+                    task.get()  # a worker's error is raised here
+            yield from _hand_on(messages, jobs, on_event)  # what the last tasks sent before they ended
             pool.close()
         except BaseException:
             pool.terminate()
@@ -229,8 +231,17 @@ def _serve_in_processes(groups: list[list[RunJob]], cache_root: Path, data_dir: 
             pool.join()
 
 
-def _serve_group_in_worker(group: list[RunJob], cache_root: Path, data_dir: Path | None, events: Any):
-    return list(serve_group(group, cache_root, data_dir, events.put))
+@dataclass(frozen=True)
+class _Served:
+    """A worker's message: this run's results (it is cached and has left its group)."""
+
+    key: str
+    results: dict[Budget, RunResult]
+
+
+def _serve_group_in_worker(group: list[RunJob], cache_root: Path, data_dir: Path | None, messages: Any) -> None:
+    for job, results in serve_group(group, cache_root, data_dir, messages.put):
+        messages.put(_Served(job.key, results))
 
 
 def _ignore_ctrl_c() -> None:
@@ -238,13 +249,17 @@ def _ignore_ctrl_c() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _pass_on(events: Any, on_event: OnEvent, wait: float = 0.0) -> None:
-    """Hand every queued worker event to on_event, waiting up to `wait` seconds for the first."""
+def _hand_on(messages: Any, jobs: dict[str, RunJob], on_event: OnEvent,
+             wait: float = 0.0) -> Iterator[tuple[RunJob, dict[Budget, RunResult]]]:
+    """Every queued message: events to on_event, results yielded; waits up to `wait` s for the first."""
     try:
-        event = events.get(timeout=wait) if wait else events.get_nowait()
+        message = messages.get(timeout=wait) if wait else messages.get_nowait()
         while True:
-            on_event(event)
-            event = events.get_nowait()
+            if isinstance(message, _Served):
+                yield jobs[message.key], message.results
+            else:
+                on_event(message)
+            message = messages.get_nowait()
     except queue.Empty:
         pass
 
