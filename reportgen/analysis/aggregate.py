@@ -70,7 +70,17 @@ def mean_result(results: list[RunResult]) -> RunResult:
     probes = {name: [_mean(list(step)) for step in zip(*(r.probes.get(name, []) for r in results))]
               for name in results[0].probes}
     first = results[0]
-    return RunResult(first.key, first.request, first.params, epochs, _common_stop(results), probes, first.budget)
+    return RunResult(first.key, first.request, first.params, epochs, _common_stop(results), probes, first.budget,
+                     _common_machine(results))
+
+
+def _common_machine(results: list[RunResult]) -> dict[str, Any] | None:
+    """What the seeds' machine records agree on (the processor, the lockstep group's size ...);
+    a field they differ in is left out, and so is the record when one seed has none."""
+    machines = [r.machine for r in results]
+    if any(m is None for m in machines):
+        return None
+    return {k: v for k, v in machines[0].items() if all(m.get(k) == v for m in machines[1:])}
 
 
 def _mean(values: list[float]) -> float:

@@ -120,7 +120,7 @@ def epochs_trained(r: RunResult) -> int:
     return len(r.epochs)
 
 
-@run_metric("seconds_per_epoch", "Seconds / epoch", "mean wall time of an epoch (training and evaluation); for a run trained in a lockstep group, its share of the group's",
+@run_metric("seconds_per_epoch", "Seconds / epoch", "mean wall time of an epoch (training and evaluation); for a run trained in a lockstep group, its share of the group's (times of groups of different sizes are not compared)",
       axis="seconds per epoch")
 def seconds_per_epoch(r: RunResult) -> float | None:
     return sum(e.seconds for e in r.epochs) / len(r.epochs) if r.epochs else None

@@ -179,22 +179,18 @@ def _efficiency_pair(a: RunOutcome, b: RunOutcome) -> list[str]:
         why = f"{_per_million(lean):.1f} against {_per_million(other):.1f} accuracy points per million parameters"
     efficient = f"{lead}; {w.describe_run(lean)} is the more parameter-efficient ({why})"
     sa, sb = seconds_per_epoch(a.result), seconds_per_epoch(b.result)
-    if not (sa and sb):
+    if not (sa and sb) or _group_size(a) != _group_size(b):
         return [efficient + "."]
     slow, fast = (a, b) if sa >= sb else (b, a)
     slow_name = "it" if slow is lean else w.describe_run(slow)
     return [(f"{efficient}; {slow_name} takes {w.fmt_ratio(max(sa, sb) / min(sa, sb))} the time per epoch "
-             f"of {w.describe_run(fast)}{_group_note(a, b)}.")]
+             f"of {w.describe_run(fast)}.")]
 
 
-def _group_note(*outcomes: RunOutcome) -> str:
-    """Where the two trained in lockstep groups of different sizes, say so: a grouped run's seconds are
-    its share of the group's wall time, which says as much about the grouping as about the model."""
-    sizes = {w.describe_run(o): (o.result.machine or {}).get("group_size", 1) for o in outcomes}
-    if len(set(sizes.values())) == 1:
-        return ""
-    grouped = [f"{name} in a group of {size}" for name, size in sizes.items() if size > 1]
-    return f" (each run's share of its lockstep group's time: {w.join_words(grouped)})"
+def _group_size(o: RunOutcome) -> int:
+    """The lockstep group the run trained in. A grouped run's seconds are its share of the group's wall
+    time, so the times of runs from groups of different sizes are not compared."""
+    return (o.result.machine or {}).get("group_size", 1)
 
 
 # ---------------------------------------------------------------- activation_effect

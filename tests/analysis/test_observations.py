@@ -267,13 +267,24 @@ def test_param_claim_missing_model(make_outcome):
     assert "cannot be checked: model_b not measured" in said
 
 
-def test_param_efficiency_says_when_the_times_are_shares_of_different_groups(make_outcome):
+def test_param_efficiency_compares_times_only_of_runs_from_groups_of_one_size(make_outcome):
     from dataclasses import replace
 
     mlp = make_outcome(model="mlp", accs=[78.5], params=669_706, seconds=1.0)
     cnn = make_outcome(model="cnn", accs=[81.2], params=421_642, seconds=6.0)
-    alone = text(observe("param_efficiency", [mlp, cnn], {"pairs": ["mlp,cnn"]}))
-    assert "lockstep" not in alone
-    grouped = replace(mlp, result=replace(mlp.result, machine={"group_size": 3}))
+    assert "6.00× the time per epoch" in text(observe("param_efficiency", [mlp, cnn], {"pairs": ["mlp,cnn"]}))
+    grouped = replace(mlp, result=replace(mlp.result, machine={"group_size": 3}))  # its 1.0 s is a third of 3.0 s
     said = text(observe("param_efficiency", [grouped, cnn], {"pairs": ["mlp,cnn"]}))
-    assert "(each run's share of its lockstep group's time: Tutorial MLP in a group of 3)" in said
+    assert "time per epoch" not in said and "more parameter-efficient" in said
+
+
+def test_the_mean_of_seeds_keeps_what_their_machine_records_agree_on(make_outcome):
+    from dataclasses import replace
+
+    from reportgen.analysis.aggregate import mean_result
+
+    runs = [make_outcome(accs=[80.0 + seed]).result for seed in range(3)]
+    machines = [{"group_size": 3, "processor": "EPYC", "torch_threads": 1 + (seed == 2)} for seed in range(3)]
+    mean = mean_result([replace(r, machine=m) for r, m in zip(runs, machines)])
+    assert mean.machine == {"group_size": 3, "processor": "EPYC"}
+    assert mean_result(runs).machine is None
