@@ -50,7 +50,8 @@ DataOpt = Annotated[Optional[Path], typer.Option("--data-dir", envvar="REPORTGEN
                                                  help="Folder with the MNIST/Fashion-MNIST IDX files (else system folders, else download).")]
 CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", envvar="REPORTGEN_CACHE_DIR", help="Run cache (default: OUT/cache).")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Where the report, figures and tables go.")]
-ExecutorOpt = Annotated[ExecutorName, typer.Option("--executor", help="local: train in this process; ray: on a Ray cluster.")]
+ExecutorOpt = Annotated[ExecutorName, typer.Option(
+    "--executor", help="local: train on this machine (--workers runs side by side); ray: on a Ray cluster.")]
 RayAddressOpt = Annotated[str, typer.Option("--ray-address", help="Ray cluster: 'auto', HOST:PORT, or 'local' to start one here.")]
 WorkersOpt = Annotated[Optional[int], typer.Option(
     "--workers", min=1, help="Runs (lockstep groups) trained side by side by the local executor, each on one "
