@@ -160,3 +160,42 @@ def test_two_processes_on_one_cache_train_the_run_once(spec, tmp_path, data_dir,
     assert final_metrics(cache) == uninterrupted
     assert len([p for p in cache.glob("runs/*/*") if p.is_dir()]) == 1
     assert_only_complete_entries(cache)
+
+
+def metrics_by_run(cache: Path) -> dict[str, list[tuple]]:
+    return {path.parent.name: [(e["train_loss"], e["test_loss"], e["test_accuracy"], e["step_losses"])
+                               for e in json.loads(path.read_text())["epochs"]] for path in state_files(cache)}
+
+
+def test_ctrl_c_stops_runs_trained_side_by_side_and_they_resume_to_the_uninterrupted_numbers(tmp_path, data_dir):
+    """Two runs in two worker processes (two lockstep groups: shuffled and not): Ctrl-C stops both,
+    keeps their finished epochs, and a second build ends with the numbers of an uninterrupted one."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC.replace('runs = [{ model = "mlp" }]', 'runs = [{ model = "mlp", shuffle = [true, false] }]'))
+    side_by_side = ["--workers", "2"]
+    subprocess.run(command(spec, tmp_path / "fresh", data_dir) + side_by_side, check=True, capture_output=True)
+    cache = tmp_path / "cache"
+    process = subprocess.Popen(command(spec, cache, data_dir) + side_by_side, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, preexec_fn=default_sigint)
+    try:
+        deadline = time.monotonic() + 900
+        while process.poll() is None and time.monotonic() < deadline:
+            saved = [len(epochs) for epochs in _saved_epochs(cache)]
+            if len(saved) == 2 and min(saved) >= 2:
+                break
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=300)[0].decode()
+    assert process.returncode == 130 and "Interrupted" in output and "Traceback" not in output
+    assert_only_complete_entries(cache)
+    assert all(2 <= len(epochs) < 6 for epochs in _saved_epochs(cache))
+    subprocess.run(command(spec, cache, data_dir) + side_by_side, check=True, capture_output=True)
+    assert metrics_by_run(cache) == metrics_by_run(tmp_path / "fresh")
+
+
+def _saved_epochs(cache: Path) -> list[list]:
+    try:
+        return [json.loads(p.read_text())["epochs"] for p in state_files(cache)]
+    except (ValueError, OSError):
+        return []  # a state.json caught between writes
