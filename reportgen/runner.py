@@ -215,6 +215,7 @@ def _serve_in_processes(groups: list[list[RunJob]], cache_root: Path, data_dir: 
     with context.Manager() as manager:
         messages = manager.Queue()
         pool = context.Pool(workers, initializer=_ignore_ctrl_c)
+        tasks: list[Any] = []
         try:
             tasks = [pool.apply_async(_serve_group_in_worker, (group, cache_root, data_dir, messages)) for group in groups]
             while tasks:
@@ -229,6 +230,9 @@ def _serve_in_processes(groups: list[list[RunJob]], cache_root: Path, data_dir: 
             raise
         finally:
             pool.join()
+            # Drop the pool now, not at exit: an exception's traceback keeps this frame, and a pool that
+            # outlives the interpreter's shutdown leaves its semaphores for the resource tracker to report.
+            del pool, tasks
 
 
 @dataclass(frozen=True)
