@@ -244,12 +244,22 @@ def _subtract_bmm_(weight: torch.Tensor, a: torch.Tensor, b: torch.Tensor, chunk
 
 
 def _data_order(member: Member, samples: int) -> torch.Tensor | None:
-    """The member's batch order for its next epoch: data-set order, or a permutation seeded by
-    (seed, epoch), so that epoch e of a run depends only on its weights and (seed, e)."""
-    if not member.request["shuffle"]:
+    """The member's batch order for its next epoch (see epoch_order)."""
+    return epoch_order(member.request, member.state.epochs_done + 1, samples)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's randomness: epoch e of a run depends only on its weights and (seed, e),
+    so a resumed run needs no saved RNG state and equals an uninterrupted one."""
+    return seed * 100_003 + epoch
+
+
+def epoch_order(request: dict[str, Any], epoch: int, samples: int) -> torch.Tensor | None:
+    """The batch order of an epoch, on the CPU: data-set order (None), or a permutation seeded by
+    epoch_seed. Every training path takes it from here, so all paths see the same batches."""
+    if not request["shuffle"]:
         return None
-    epoch = member.state.epochs_done + 1
-    generator = torch.Generator().manual_seed(member.request["seed"] * 100_003 + epoch)
+    generator = torch.Generator().manual_seed(epoch_seed(request["seed"], epoch))
     return torch.randperm(samples, generator=generator)
 
 

@@ -98,42 +98,35 @@ def _train_until_decided(cache: RunCache, pending: list[tuple[RunJob, Entry | No
     if not pending:
         return
     from reportgen import train
-
-    with train.run_threads():  # see train.THREADS_PER_RUN
-        yield from _train_group(cache, pending, data_dir, on_event)
-
-
-def _train_group(cache: RunCache, pending: list[tuple[RunJob, Entry | None]], data_dir: Path | None,
-                 on_event: OnEvent) -> Iterator[tuple[RunJob, Entry]]:
-    from reportgen import train
     from reportgen.lockstep import Member
 
-    machine = train.machine_info(pending[0][0].request["device"]) | {"group_size": len(pending)}
-    active = []
-    for job, entry in pending:
-        state, entry = _resume_or_start(cache, job, entry, on_event)
-        entry.machine = machine  # not in the key: it is saved, not hashed
-        active.append(_Training(job, entry, Member(job.request, state)))
-        on_event(Event("start", job.key, message=f"from epoch {state.epochs_done + 1}" + _group_note(len(pending)),
-                       target_epochs=_target(job)))
-    data = train.prepare_tensors(pending[0][0].request, _load_splits(pending[0][0].request, data_dir))
-    trainer = train.trainer_for([t.member for t in active])
-    while active:
-        staying = []
-        for position, (run, (metrics, probes)) in enumerate(zip(active, trainer.train_epoch(data))):
-            run.entry.epochs.append(metrics)
-            for name, values in probes.items():
-                run.entry.probes.setdefault(name, []).extend(values)
-            cache.save_epoch(run.entry, _checkpoint(run.member.state))
-            on_event(Event("epoch", run.job.key, epoch=metrics, target_epochs=_target(run.job)))
-            if _all_decided(run.entry, run.job.budgets):
-                yield run.job, run.entry
-            else:
-                staying.append(position)
-        if len(staying) < len(active):
-            active = [active[p] for p in staying]
-            if active:
-                trainer.keep(staying)
+    with train.run_threads():  # see train.THREADS_PER_RUN
+        machine = train.machine_info(pending[0][0].request["device"]) | {"group_size": len(pending)}
+        active = []
+        for job, entry in pending:
+            state, entry = _resume_or_start(cache, job, entry, on_event)
+            entry.machine = machine  # not in the key: it is saved, not hashed
+            active.append(_Training(job, entry, Member(job.request, state)))
+            on_event(Event("start", job.key, message=f"from epoch {state.epochs_done + 1}" + _group_note(len(pending)),
+                           target_epochs=_target(job)))
+        data = train.prepare_tensors(pending[0][0].request, _load_splits(pending[0][0].request, data_dir))
+        trainer = train.trainer_for([t.member for t in active])
+        while active:
+            staying = []
+            for position, (run, (metrics, probes)) in enumerate(zip(active, trainer.train_epoch(data))):
+                run.entry.epochs.append(metrics)
+                for name, values in probes.items():
+                    run.entry.probes.setdefault(name, []).extend(values)
+                cache.save_epoch(run.entry, _checkpoint(run.member.state))
+                on_event(Event("epoch", run.job.key, epoch=metrics, target_epochs=_target(run.job)))
+                if _all_decided(run.entry, run.job.budgets):
+                    yield run.job, run.entry
+                else:
+                    staying.append(position)
+            if len(staying) < len(active):
+                active = [active[p] for p in staying]
+                if active:
+                    trainer.keep(staying)
 
 
 def _group_note(size: int) -> str:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reportgen.lockstep import Group, Member
+from reportgen.lockstep import Group, Member, epoch_order, epoch_seed
 from reportgen.models import build_model, count_parameters
 from reportgen.plan import lockstep_reason
 from reportgen.results import PROBE_STEPS, EpochMetrics, probe_columns
@@ -141,11 +141,9 @@ def train_epoch(state: TrainState, data: Tensors, request: dict[str, Any]) -> tu
     """One epoch of training and one evaluation; returns the metrics and any gradient probes."""
     start = time.perf_counter()
     epoch = state.epochs_done + 1
-    # Seeding per epoch makes epoch k depend only on the weights and (seed, k): a resumed
-    # run needs no saved RNG state and equals an uninterrupted one.
-    generator = torch.Generator().manual_seed(request["seed"] * 100_003 + epoch)
-    torch.manual_seed(request["seed"] * 100_003 + epoch)
-    order = torch.randperm(len(data.train_y), generator=generator).to(data.train_x.device) if request["shuffle"] else None
+    torch.manual_seed(epoch_seed(request["seed"], epoch))  # any randomness in the model (dropout) as well
+    order = epoch_order(request, epoch, len(data.train_y))
+    order = order.to(data.train_x.device) if order is not None else None
     step_losses, probes = train_steps(state, data, request, order)
     test_loss, test_accuracy = evaluate(state.model, data.test_x, data.test_y, request["test_batch_size"])
     state.epochs_done = epoch
