@@ -640,38 +640,103 @@ def _evaluate_no_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
         train.evaluate.__wrapped__(model, x, y, batch_size)  # the same body without inference_mode
 
 
-def measure_groups(report: Report, s: Settings, splits, ceiling: float) -> None:
+def measure_groups(report: Report, s: Settings, splits) -> None:
     """Issue 15: per MLP family lockstep.py trains, one run alone (a group of one), 3 seeds and Q1.2's
     4 rates x 3 seeds, each as one Group: run-samples/s (K x samples / seconds), the ratio to the lone
-    row and, for the tutorial MLP (whose shapes the ceiling is measured for), the per-shape matmul
-    ceiling's share per run-sample."""
-    samples = s.steps * BATCH
-    sizes = (("lone run (K = 1), lr 0.01", [0.01], GROUP_SEEDS[:1]),
-             (f"group of {len(GROUP_SEEDS)} ({len(GROUP_SEEDS)} seeds, lr 0.01)", [0.01], GROUP_SEEDS),
-             (f"group of {len(GROUP_LRS) * len(GROUP_SEEDS)} (lrs {GROUP_LRS} x {len(GROUP_SEEDS)} seeds)", GROUP_LRS, GROUP_SEEDS))
-    for family, args in GROUP_FAMILIES.items():
-        section, plain = f"groups: {family}", not args.get("batch_norm")
-        data = subset(splits, "mlp", args, s.steps)
-        flops = gemm_flops(mlp_gemm_shapes((28 * 28, *args["hidden"], 10))) * s.steps  # one run's
-        lone = None
-        for name, lrs, seeds in sizes:
-            group = make_group(group_requests(args, lrs, seeds))
-            timing = time_calls(lambda g=group: group_train(g, data), s.repeats)
-            k = group.size
-            rate, gflops = k * samples / timing.median, k * flops / timing.median / 1e9
-            lone = lone or rate
-            target = (f">= {TARGETS['group_vs_ceiling']:.0%} ceiling" if plain and k >= 3 else
-                      f">= {TARGETS['bn_group3_vs_lone']}x lone" if not plain and k == 3 else "")
-            report.add(section, name, rate, "run-samples/s", timing.spread, None, gflops / ceiling if plain else None,
-                       target, f"{rate / lone:.2f}x lone; each run at {rate / k:,.0f} samples/s; {gflops:.1f} GFLOP/s",
-                       vs_lone=rate / lone)
-        if not plain:  # the BN MLP's path in engine v2, before it was trained by hand
-            state = engine_state(make_request("mlp", args, None, lr=0.01))
-            auto = time_calls(lambda: autograd_train(state, data), s.repeats)
-            rate = samples / auto.median
-            report.add(section, "one run by autograd (train._train_steps, as engine v2)", rate, "run-samples/s",
-                       auto.spread, note=f"{rate / lone:.2f}x lone", vs_lone=rate / lone)
+    row, and the share of the family's own per-shape matmul ceiling per run-sample. Once on one thread
+    (how a build trains every run: train.THREADS_PER_RUN) and once on torch's threads."""
+    for threads in sorted({train.THREADS_PER_RUN, torch.get_num_threads()}):
+        for family, args in GROUP_FAMILIES.items():
+            with_threads(threads, lambda f=family, a=args, t=threads: _measure_family(report, s, splits, f, a, t))()
     check_group_identity(report, s, splits)
+
+
+def _measure_family(report: Report, s: Settings, splits, family: str, args: dict, threads: int) -> None:
+    samples, plain = s.steps * BATCH, not args.get("batch_norm")
+    section = f"groups: {family}, {threads} thread{'s' if threads > 1 else ''}"
+    shapes = mlp_gemm_shapes((28 * 28, *args["hidden"], 10))
+    ceiling, _ = gemm_ceiling(shapes, s.variant_repeats, 0.05 if s.steps < 100 else 0.2)
+    ceiling_rate = ceiling * 1e9 / gemm_flops(shapes) * BATCH  # run-samples/s if only the matmuls cost time
+    data = subset(splits, "mlp", args, s.steps)
+    flops = gemm_flops(shapes) * s.steps  # one run's
+    lone = None
+    for name, lrs, seeds in GROUP_SIZES:
+        group = make_group(group_requests(args, lrs, seeds))
+        timing = time_calls(lambda g=group: group_train(g, data), s.repeats)
+        k = group.size
+        rate, gflops = k * samples / timing.median, k * flops / timing.median / 1e9
+        lone = lone or rate
+        target = (f">= {TARGETS['group_vs_ceiling']:.0%} ceiling" if plain and k >= 3 else
+                  f">= {TARGETS['bn_group3_vs_lone']}x lone" if not plain and k == 3 else "")
+        report.add(section, name, rate, "run-samples/s", timing.spread, None, gflops / ceiling, target,
+                   f"{rate / lone:.2f}x lone; each run at {rate / k:,.0f} samples/s; {gflops:.1f} GFLOP/s",
+                   vs_lone=rate / lone)
+    report.add(section, "bound: every matmul at the per-shape ceiling, nothing else", ceiling_rate, "run-samples/s",
+               note=f"{ceiling:.1f} GFLOP/s over this family's {len(shapes)} shapes: no group of any size can pass "
+                    f"{ceiling_rate / lone:.2f}x lone", vs_lone=ceiling_rate / lone)
+    if not plain:  # the BN MLP's path in engine v2, before it was trained by hand
+        state = engine_state(make_request("mlp", args, None, lr=0.01))
+        auto = time_calls(lambda: autograd_train(state, data), s.repeats)
+        rate = samples / auto.median
+        report.add(section, "one run by autograd (train._train_steps, as engine v2)", rate, "run-samples/s",
+                   auto.spread, None, rate * gemm_flops(shapes) / BATCH / 1e9 / ceiling, note=f"{rate / lone:.2f}x lone",
+                   vs_lone=rate / lone)
+
+
+GROUP_SIZES = (("lone run (K = 1), lr 0.01", [0.01], GROUP_SEEDS[:1]),
+               (f"group of {len(GROUP_SEEDS)} ({len(GROUP_SEEDS)} seeds, lr 0.01)", [0.01], GROUP_SEEDS),
+               (f"group of {len(GROUP_LRS) * len(GROUP_SEEDS)} (lrs {GROUP_LRS} x {len(GROUP_SEEDS)} seeds)", GROUP_LRS, GROUP_SEEDS))
+CNN_FAMILIES = {  # (arch, optimizer, lr) of the families a build trains one run at a time, by autograd
+    "small CNN, SGD": ("small_cnn", "sgd", 0.01),
+    "BN CNN, SGD": ("bn_cnn", "sgd", 0.01),
+    "Model A, Adam": ("lab_model_a", "adam", 1e-3),
+    "Model B, Adam": ("lab_model_b", "adam", 1e-3),
+}
+
+
+def measure_cnn_groups(report: Report, s: Settings, splits) -> None:
+    """Issue 15, the families lockstep.py does not train: one run by the engine (autograd) against
+    3 seeds stacked by torch.func (stack_module_state + vmap: convolutions become grouped ones, each
+    run keeps its own optimizer state), per run-sample, on one thread as a build trains. A group
+    slower than its runs one by one is not worth building; a build runs these side by side instead."""
+    for family, (arch, optimizer, lr) in CNN_FAMILIES.items():
+        request = make_request(arch, {}, None, lr) | {"optimizer": optimizer}
+        data = subset(splits, arch, {}, s.cnn_steps)
+        samples, section = s.cnn_steps * BATCH, f"cnn groups: {family}, 1 thread"
+        state = engine_state(request)
+        lone = time_calls(with_threads(1, lambda: engine_train(state, data, request)), s.variant_repeats)
+        report.add(section, "lone run (train.train_steps: autograd)", samples / lone.median, "run-samples/s", lone.spread,
+                   vs_lone=1.0)
+        stacked = StackedRuns([request | {"seed": seed} for seed in GROUP_SEEDS])
+        timing = time_calls(with_threads(1, lambda: stacked.train(data, s.cnn_steps)), s.variant_repeats)
+        rate = len(GROUP_SEEDS) * samples / timing.median
+        report.add(section, f"{len(GROUP_SEEDS)} seeds stacked (torch.func.vmap, grouped convolutions)", rate,
+                   "run-samples/s", timing.spread, target="> 1x lone to be worth grouping",
+                   note=f"{rate * lone.median / samples:.2f}x lone", vs_lone=rate * lone.median / samples)
+
+
+class StackedRuns:
+    """K runs of one architecture as one vmapped model: parameters and buffers stacked on a leading
+    run axis, one loss per run, one optimizer over the stacked tensors (SGD and Adam act element by
+    element, so each run's slice has its own update and state)."""
+
+    def __init__(self, requests: list[dict[str, Any]]):
+        from torch.func import functional_call, stack_module_state, vmap
+        models = [train.new_state(request).model.to(memory_format=torch.contiguous_format) for request in requests]
+        self.params, self.buffers = stack_module_state(models)
+        skeleton = train.new_state(requests[0]).model.to("meta")
+        one_loss = lambda p, b, x, y: F.cross_entropy(functional_call(skeleton, (p, b), (x,)), y)
+        self.losses = vmap(one_loss, in_dims=(0, 0, None, None))
+        optimizer = torch.optim.Adam if requests[0]["optimizer"] == "adam" else torch.optim.SGD
+        self.optimizer = optimizer(self.params.values(), lr=requests[0]["lr"])
+
+    def train(self, data: train.Tensors, steps: int) -> None:
+        for i in range(steps):
+            rows = slice(i * BATCH, (i + 1) * BATCH)
+            losses = self.losses(self.params, self.buffers, data.train_x[rows], data.train_y[rows])
+            self.optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()  # the runs share no parameter: each run's gradient is its own loss's
+            self.optimizer.step()
 
 
 IDENTITY_MEMBERS = (1, 6, 11)  # of the group of 12, lr-major: (lr 1, seed 1), (lr 0.01, seed 0), (lr 0.001, seed 2)
@@ -840,9 +905,10 @@ def run_sections(report: Report, s: Settings, args: argparse.Namespace, splits, 
             mlp = measure_mlp(report, s, loaders, splits, ceiling, step_ceiling)
             measure_env_variants(report, s, args, mlp["reference"], ceiling)
         if "groups" in wanted:
-            measure_groups(report, s, splits, ceiling)
+            measure_groups(report, s, splits)
     if "cnn" in wanted:
         measure_cnn(report, s, args, loaders, splits)
+        measure_cnn_groups(report, s, splits)
     if "eval" in wanted:
         measure_eval(report, s, loaders, splits)
     if "epoch" in wanted and s.full_epoch:
