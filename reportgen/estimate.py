@@ -176,7 +176,7 @@ def wall_seconds(estimate: "PlanEstimate", workers: int) -> float:
     of its runs' seconds (grouping gained 1.0-1.3x here, so the sum errs on the long side)."""
     seconds = {e.job.key: e.seconds for e in estimate.to_train}
     free = [0.0] * max(1, workers)
-    for group in group_jobs([e.job for e in estimate.to_train]):
+    for group in group_jobs([e.job for e in estimate.to_train], workers):
         first = free.index(min(free))
         free[first] += sum(seconds[job.key] for job in group)
     return max(free)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -91,20 +92,39 @@ def group_signature(request: dict[str, Any]) -> str | None:
     return repr(sorted((k, v) for k, v in request.items() if k not in PER_RUN_FIELDS))
 
 
-def group_jobs(jobs: list[RunJob], max_size: int = MAX_GROUP) -> list[list[RunJob]]:
+def group_jobs(jobs: list[RunJob], workers: int = 1, max_size: int = MAX_GROUP) -> list[list[RunJob]]:
     """The jobs as lockstep groups (in the order their first job comes), at most max_size each;
     a job no group can take is a group of one, and so is a repeated job (a run cannot train beside
-    itself). Grouping never changes a run's numbers."""
+    itself). Grouping never changes a run's numbers.
+
+    Groups are made small enough that there are at least `workers` of them where the jobs allow:
+    on one CPU thread a group trains its runs barely faster than one after another
+    (benchmarks/engine.py, 1.0-1.04x), so an idle worker costs far more than a smaller group."""
+    counts: dict[str, int] = {}
+    for job in jobs:
+        if (signature := group_signature(job.request)) is not None:
+            counts[signature] = counts.get(signature, 0) + 1
+    size = _group_size(counts, len(jobs) - sum(counts.values()), workers, max_size)
     groups: dict[str, list[list[RunJob]]] = {}
     order: list[list[RunJob]] = []
     for job in jobs:
         signature = group_signature(job.request)
         chunks = groups.setdefault(signature, []) if signature is not None else []
-        if not chunks or len(chunks[-1]) >= max_size or job.key in {j.key for j in chunks[-1]}:
+        # the same number of groups as `size` gives, with sizes that differ by at most one
+        limit = math.ceil(counts[signature] / math.ceil(counts[signature] / size)) if signature is not None else 1
+        if not chunks or len(chunks[-1]) >= limit or job.key in {j.key for j in chunks[-1]}:
             chunks.append([])
             order.append(chunks[-1])
         chunks[-1].append(job)
     return order
+
+
+def _group_size(counts: dict[str, int], alone: int, workers: int, max_size: int) -> int:
+    """The largest group size up to max_size that makes at least `workers` groups (1 if none does)."""
+    size = max_size
+    while size > 1 and alone + sum(math.ceil(n / size) for n in counts.values()) < workers:
+        size -= 1
+    return size
 
 
 def _expand(grid: dict[str, Any]) -> list[dict[str, Any]]:

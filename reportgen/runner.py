@@ -181,7 +181,7 @@ class LocalExecutor:
         self.cache_root, self.data_dir, self.workers = cache_root, data_dir, max(1, workers)
 
     def run(self, jobs: list[RunJob], on_event: OnEvent) -> Iterator[tuple[RunJob, dict[Budget, RunResult]]]:
-        groups = group_jobs(jobs)
+        groups = group_jobs(jobs, self.workers)
         if self.workers == 1 or len(groups) == 1:
             for group in groups:
                 yield from serve_group(group, self.cache_root, self.data_dir, on_event)

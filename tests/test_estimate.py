@@ -242,4 +242,4 @@ def test_wall_time_hands_each_lockstep_group_to_the_first_free_worker():
     plan = PlanEstimate(jobs, {"q": [j.job.key for j in jobs]})
     assert wall_seconds(plan, 1) == pytest.approx(38.0)
     assert wall_seconds(plan, 2) == pytest.approx(20.0)  # the group on one worker; 5 + 7 + 6 on the other
-    assert wall_seconds(plan, 8) == pytest.approx(20.0)
+    assert wall_seconds(plan, 8) == pytest.approx(10.0)  # 5 jobs for 8 workers: the group is split, one run each

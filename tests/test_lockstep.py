@@ -123,6 +123,18 @@ def test_only_runs_that_differ_in_seed_and_lr_share_a_group():
     assert [len(g) for g in group_jobs([jobs[0]] * 3)] == [1, 1, 1]  # a run never trains beside itself
 
 
+def test_groups_are_cut_so_that_every_worker_has_one():
+    base = make_request(FAMILIES["mlp"])
+    seeds = [RunJob(f"s{seed}", base | {"seed": seed}, (Budget(1),)) for seed in range(12)]
+    assert [len(g) for g in group_jobs(seeds, workers=1)] == [12]
+    assert [len(g) for g in group_jobs(seeds, workers=2)] == [6, 6]
+    assert [len(g) for g in group_jobs(seeds, workers=5)] == [2] * 6  # the largest size giving >= 5 groups
+    assert [len(g) for g in group_jobs(seeds[:3], workers=16)] == [1, 1, 1]
+    cnn = RunJob("c", base | {"arch": "small_cnn"}, (Budget(1),))
+    assert [len(g) for g in group_jobs([cnn, *seeds], workers=2)] == [1, 12]  # the CNN keeps the other worker busy
+    assert [[j.key for j in g] for g in group_jobs(seeds[:5], workers=2)] == [["s0", "s1", "s2"], ["s3", "s4"]]
+
+
 def test_a_group_refuses_runs_that_differ_in_more_than_seed_and_lr():
     base = make_request(FAMILIES["mlp"])
     with pytest.raises(ValueError, match="differ only in seed and lr"):

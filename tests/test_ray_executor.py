@@ -259,10 +259,18 @@ def process_alive(pid: int) -> bool:
 
 def test_a_lockstep_group_is_one_task_and_equals_local_runs_one_by_one(tmp_path, data_dir):
     jobs = [make_job(epochs=2, lr=lr, seed=seed, shuffle=True) for lr in (0.1, 0.01) for seed in (0, 1)]
-    executor = RayExecutor(tmp_path / "ray", data_dir)
+    whole_cluster = int(ray.cluster_resources()["CPU"])  # one task slot: the group is not cut to fill more
+    executor = RayExecutor(tmp_path / "ray", data_dir, cpus_per_run=whole_cluster)
     remote = run_all(executor, jobs)
     assert executor.submitted == 1
     for job in jobs:
         alone = only(execute_locally(job, tmp_path / "alone", data_dir))
         assert metrics_of(remote[job.key]) == metrics_of(alone) and remote[job.key].probes == alone.probes
         assert state_without_timings(tmp_path / "ray", job.key) == state_without_timings(tmp_path / "alone", job.key)
+
+
+def test_groups_are_cut_to_the_cluster_s_task_slots(tmp_path, data_dir):
+    jobs = [make_job(epochs=1, seed=seed) for seed in range(4)]
+    cpus = int(ray.cluster_resources()["CPU"])
+    assert RayExecutor(tmp_path, data_dir, cpus_per_run=1)._task_slots(jobs) == cpus
+    assert RayExecutor(tmp_path, data_dir, cpus_per_run=cpus)._task_slots(jobs) == 1

@@ -79,7 +79,7 @@ class RayExecutor:
         try:
             _refuse_unservable(jobs, {job.key: self._resources(job) for job in jobs})
             task = ray.remote(_train_in_worker)
-            for group in group_jobs(jobs):
+            for group in group_jobs(jobs, self._task_slots(jobs)):
                 running[self._submit(task, group)] = group
             yield from self._gather(running, on_event)
         except BaseException:  # Ctrl-C, a failing consumer or an abandoned generator: stop what still runs
@@ -89,6 +89,11 @@ class RayExecutor:
         finally:
             if started:
                 ray.shutdown()
+
+    def _task_slots(self, jobs: list[RunJob]) -> int:
+        """How many of these jobs' tasks the cluster can run at once (what group sizes are cut to fit)."""
+        resource, each = ("GPU", 1) if jobs[0].request["device"] == "cuda" else ("CPU", self.cpus_per_run)
+        return max(1, int(ray.cluster_resources().get(resource, 1) // each))
 
     def _resources(self, job: RunJob) -> dict[str, float]:
         if job.request["device"] == "cuda":
