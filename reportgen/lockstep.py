@@ -95,7 +95,7 @@ class Group:
         self.layers = _stack_layers([m.state.model for m in members])
         device = self.layers[0].weight.device
         self.lrs = torch.tensor([m.request["lr"] for m in members], dtype=torch.float32, device=device).view(-1, 1, 1)
-        self.chunks = product_chunks(len(members))
+        self.chunks = product_chunks(len(members), device=device.type)
 
     @property
     def size(self) -> int:
@@ -131,7 +131,7 @@ class Group:
     def keep(self, indices: list[int]) -> None:
         """Continue with these members only (the others are decided)."""
         self.members = [self.members[i] for i in indices]
-        self.chunks = product_chunks(len(indices))
+        self.chunks = product_chunks(len(indices), device=self.lrs.device.type)
         index = torch.tensor(indices, device=self.lrs.device)
         self.lrs = self.lrs[index]
         for layer in self.layers:
@@ -215,12 +215,15 @@ class Group:
         return [(loss.item() / len(y), 100.0 * hits.item() / len(y)) for loss, hits in zip(total_loss, correct)]
 
 
-def product_chunks(runs: int, threads: int | None = None) -> list[slice]:
+def product_chunks(runs: int, threads: int | None = None, device: str = "cpu") -> list[slice]:
     """How the K runs' products are batched. MKL gives each thread whole matrices of a batch, so a
     batch whose size is not a multiple of the thread count leaves a thread idle (3 stacked products
     ran at 0.75x the speed of 2 or 4 here); the runs left over take a product each, which MKL spreads
     over all threads. Either way each run's product equals its lone product (tested), so the
-    chunking changes the speed, never a number."""
+    chunking changes the speed, never a number. On a GPU every run takes its own product: cuBLAS
+    may choose another kernel for another batch count, and no GPU has tested that it does not."""
+    if device != "cpu":
+        return [slice(k, k + 1) for k in range(runs)]
     threads = threads or torch.get_num_threads()
     even = runs - runs % threads
     return ([slice(0, even)] if even else []) + [slice(k, k + 1) for k in range(even, runs)]

@@ -194,3 +194,4 @@ def test_products_are_batched_in_multiples_of_the_thread_count_and_leftovers_alo
     assert product_chunks(12, threads=2) == [slice(0, 12)]
     assert product_chunks(5, threads=4) == [slice(0, 4), slice(4, 5)]
     assert product_chunks(2, threads=4) == [slice(0, 1), slice(1, 2)]
+    assert product_chunks(3, threads=2, device="cuda") == [slice(0, 1), slice(1, 2), slice(2, 3)]  # untested there: one by one
