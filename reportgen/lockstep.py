@@ -5,12 +5,14 @@ learning rate take their steps together: every layer's product is one batched ma
 K runs instead of K small ones. A lone run is a group of one, so a run's numbers never depend on
 the group it trained in. That needs care, because a kernel's rounding can depend on where an
 element sits in the tensor: vectorised and scalar code paths, and rows handled in chunks, round
-differently. So only three kinds of operation act on the whole stack here: batched products of
+differently. So only four kinds of operation act on the whole stack here: batched products of
 whole matrices (whose slices MKL computes independently: measured for every shape the spec uses,
-where a batched vector-matrix product was not), elementwise operations that round exactly once
-(add, multiply, divide, max, sqrt; never a fused multiply-add such as addcmul or add's alpha),
-and gathers. Everything else (softmax, sums over the batch or over a gradient, transcendental
-activations) runs on each run's slice, whose layout is the same in any group.
+where a batched vector-matrix product was not), sums over the batch dimension (a strided
+reduction: each column's rows are added in one order wherever the column sits; measured too),
+elementwise operations that round exactly once (add, multiply, divide, max, sqrt; never a fused
+multiply-add such as addcmul or add's alpha), and gathers. Everything else (softmax, sums over a
+whole gradient, transcendental activations) runs on each run's slice, whose layout is the same in
+any group.
 tests/test_lockstep.py proves the result bit for bit; benchmarks/engine.py measures the speed.
 
 Autograd is not used: for layers this small its bookkeeping costs about as much as the
@@ -344,8 +346,9 @@ def _activate(activation: str, x: torch.Tensor) -> torch.Tensor:
 
 
 def _batch_sum(stacked: torch.Tensor) -> torch.Tensor:
-    """(K, b, h) → (K, 1, h): each run's sum over its batch, reduced run by run (see the module's doc)."""
-    return torch.stack([run.sum(0, keepdim=True) for run in stacked])
+    """(K, b, h) → (K, 1, h): each run's sum over its batch, as one reduction over the stack (see the
+    module's doc; tests/test_lockstep.py checks it for every spec shape, as it does the products)."""
+    return stacked.sum(1, keepdim=True)
 
 
 def _each_run(fn: Callable[[torch.Tensor], torch.Tensor], stacked: torch.Tensor) -> torch.Tensor:

@@ -160,7 +160,7 @@ def spec_mlp_shapes() -> set[tuple[int, int, int]]:
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_each_slice_of_a_batched_product_equals_the_lone_product_for_every_spec_shape(threads):
-    """The one fact about the BLAS the lockstep engine relies on, checked on the machine that runs it
+    """The one fact about the BLAS (and the batch sum) the lockstep engine relies on, checked on the machine that runs it
     (builds train on one thread, train.THREADS_PER_RUN; two, for a build that changes it)."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -179,6 +179,7 @@ def _check_every_spec_shape() -> None:
             "input gradient": lambda k: torch.bmm(g[k], w[k].transpose(1, 2)),
             "weight update": lambda k: w[k].clone().baddbmm_(a[k].transpose(1, 2), g[k], alpha=-1),
         }
+        products["batch sum"] = lambda k: g[k].sum(1, keepdim=True)  # lockstep._batch_sum: not a product, the same promise
         for name, product in products.items():
             for size in (3, 12):
                 stacked = product(slice(0, size))
