@@ -300,7 +300,7 @@ def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ra
                      if missing else "."), highlight=False)
     if not missing:
         return {}
-    runner = _make_executor(session, executor, ray_address, side_by_side)
+    runner = _make_executor(session, executor, ray_address, side_by_side, {e.job.key: e.seconds for e in estimate.to_train})
     started = time.perf_counter()
     with TrainingProgress(console, missing, estimate, side_by_side) as progress:
         for job, _results in runner.run(missing, progress.on_event):
@@ -398,14 +398,15 @@ def _plan_summary(estimate, workers: int) -> str:
     return "\n".join(lines)
 
 
-def _make_executor(session: Session, executor: ExecutorName, ray_address: str, workers: int):
+def _make_executor(session: Session, executor: ExecutorName, ray_address: str, workers: int,
+                   seconds: dict[str, float]):
     if executor is ExecutorName.ray:
         from reportgen.executors.ray_executor import RayExecutor
 
         return RayExecutor(session.cache_dir, session.data_dir, address=ray_address)
     from reportgen.runner import LocalExecutor
 
-    return LocalExecutor(session.cache_dir, session.data_dir, workers)
+    return LocalExecutor(session.cache_dir, session.data_dir, workers, seconds)
 
 
 def _collect(session: Session, qids: list[str]):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
 from reportgen.cache import CorruptEntry, Entry, RunCache
-from reportgen.plan import RunJob, group_jobs, plan_jobs, plan_question
+from reportgen.plan import RunJob, group_jobs, longest_first, plan_jobs, plan_question
 from reportgen.results import PROBE_STEPS, Budget, EpochMetrics, PlannedRun, decide
 
 # Both data sets have the same splits; a request's None subset means the whole split.
@@ -172,11 +172,11 @@ def solo_epoch_seconds(request: dict[str, Any], speed_of: SpeedOf) -> tuple[floa
 
 def wall_seconds(estimate: "PlanEstimate", workers: int) -> float:
     """The training's wall time on `workers` processes, as runner.LocalExecutor trains: the lockstep
-    groups (plan.group_jobs) in order, each to whichever worker is free first, a group taking the sum
+    groups (plan.group_jobs), longest first, each to whichever worker is free first, a group taking the sum
     of its runs' seconds (grouping gained 1.0-1.3x here, so the sum errs on the long side)."""
     seconds = {e.job.key: e.seconds for e in estimate.to_train}
     free = [0.0] * max(1, workers)
-    for group in group_jobs([e.job for e in estimate.to_train], workers):
+    for group in longest_first(group_jobs([e.job for e in estimate.to_train], workers), seconds):
         first = free.index(min(free))
         free[first] += sum(seconds[job.key] for job in group)
     return max(free)

@@ -119,6 +119,13 @@ def group_jobs(jobs: list[RunJob], workers: int = 1, max_size: int = MAX_GROUP) 
     return order
 
 
+def longest_first(groups: list[list[RunJob]], seconds: dict[str, float]) -> list[list[RunJob]]:
+    """The groups in the order workers should take them: longest (estimated) first, so the build does
+    not end with one worker on a long group while the others wait (the classic LPT rule); groups
+    without an estimate keep their place after those with one."""
+    return sorted(groups, key=lambda group: -sum(seconds.get(job.key, 0.0) for job in group))
+
+
 def _group_size(counts: dict[str, int], alone: int, workers: int, max_size: int) -> int:
     """The largest group size up to max_size that makes at least `workers` groups (1 if none does)."""
     size = max_size

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from reportgen.cache import CorruptEntry, Entry, RunCache
-from reportgen.plan import RunJob, group_jobs, plan_question
+from reportgen.plan import RunJob, group_jobs, longest_first, plan_question
 from reportgen.results import Budget, EpochMetrics, RunOutcome, RunResult, decide
 from reportgen.spec import Spec
 
@@ -177,11 +177,12 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, cache_root: Path, data_dir: Path | None, workers: int = 1):
+    def __init__(self, cache_root: Path, data_dir: Path | None, workers: int = 1, seconds: dict[str, float] | None = None):
         self.cache_root, self.data_dir, self.workers = cache_root, data_dir, max(1, workers)
+        self.seconds = seconds or {}  # estimated seconds by job key (estimate.py): the longest groups go first
 
     def run(self, jobs: list[RunJob], on_event: OnEvent) -> Iterator[tuple[RunJob, dict[Budget, RunResult]]]:
-        groups = group_jobs(jobs, self.workers)
+        groups = longest_first(group_jobs(jobs, self.workers), self.seconds)
         if self.workers == 1 or len(groups) == 1:
             for group in groups:
                 yield from serve_group(group, self.cache_root, self.data_dir, on_event)

@@ -291,3 +291,13 @@ def test_two_workers_give_the_bits_of_one_and_pass_on_every_event(tmp_path, data
     assert_same_runs(tmp_path / "one", tmp_path / "two", jobs, alone, side_by_side)
     for job in jobs:  # the workers' events reach the caller, in each run's order
         assert [e.kind for e in two.events if e.key == job.key] == [e.kind for e in one.events if e.key == job.key]
+
+
+def test_the_executor_trains_the_longest_estimated_group_first(tmp_path, data_dir):
+    from reportgen.runner import LocalExecutor
+
+    short, long = make_job(epochs=1, shuffle=False), make_job(epochs=1, shuffle=True)  # two groups of one
+    recorder = Recorder()
+    executor = LocalExecutor(tmp_path, data_dir, workers=1, seconds={short.key: 1.0, long.key: 60.0})
+    assert [job.key for job, _ in executor.run([short, long], recorder)] == [long.key, short.key]
+    assert plan.longest_first([[short], [long]], {}) == [[short], [long]]  # no estimate: the plan's order
