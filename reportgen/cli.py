@@ -403,7 +403,7 @@ def _make_executor(session: Session, executor: ExecutorName, ray_address: str, w
     if executor is ExecutorName.ray:
         from reportgen.executors.ray_executor import RayExecutor
 
-        return RayExecutor(session.cache_dir, session.data_dir, address=ray_address)
+        return RayExecutor(session.cache_dir, session.data_dir, address=ray_address, seconds=seconds)
     from reportgen.runner import LocalExecutor
 
     return LocalExecutor(session.cache_dir, session.data_dir, workers, seconds)

@@ -274,3 +274,12 @@ def test_groups_are_cut_to_the_cluster_s_task_slots(tmp_path, data_dir):
     cpus = int(ray.cluster_resources()["CPU"])
     assert RayExecutor(tmp_path, data_dir, cpus_per_run=1)._task_slots(jobs) == cpus
     assert RayExecutor(tmp_path, data_dir, cpus_per_run=cpus)._task_slots(jobs) == 1
+
+
+def test_the_longest_estimated_group_is_submitted_first(tmp_path, data_dir):
+    short, long = make_job(epochs=1, shuffle=False), make_job(epochs=1, shuffle=True)  # two groups of one
+    executor = RayExecutor(tmp_path, data_dir, seconds={short.key: 1.0, long.key: 60.0})
+    submitted, submit = [], executor._submit
+    executor._submit = lambda task, group: (submitted.append(group[0].key), submit(task, group))[1]
+    assert sorted(run_all(executor, [short, long])) == sorted([short.key, long.key])
+    assert submitted == [long.key, short.key]

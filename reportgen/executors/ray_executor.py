@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from reportgen.analysis.naming import log_name
 from reportgen.errors import ReportgenError
-from reportgen.plan import RunJob, group_jobs
+from reportgen.plan import RunJob, group_jobs, longest_first
 from reportgen.results import Budget, RunResult
 from reportgen.runner import Event, OnEvent, cached_results, execute_group
 
@@ -48,7 +48,8 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, cache_root: Path, data_dir: Path | None, address: str = "auto", max_retries: int = 3,
-                 cpus_per_run: int | None = None, on_worker_event: OnEvent | None = None):
+                 cpus_per_run: int | None = None, on_worker_event: OnEvent | None = None,
+                 seconds: dict[str, float] | None = None):
         # Absolute paths: a worker on another node does not share this process's working directory.
         self.cache_root = Path(cache_root).resolve()
         self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
@@ -59,6 +60,7 @@ class RayExecutor:
         self.cpus_per_run = cpus_per_run or _threads_per_run()
         self.on_worker_event = on_worker_event  # called inside the worker with each runner event; must pickle
         self.submitted = 0  # tasks submitted over this executor's life
+        self.seconds = seconds or {}  # estimated seconds by job key (estimate.py): the longest groups are submitted first
 
     def run(self, jobs: list[RunJob], on_event: OnEvent) -> Iterator[tuple[RunJob, Results]]:
         """Cached jobs first (no task, no cluster), then the others as their tasks finish."""
@@ -79,7 +81,7 @@ class RayExecutor:
         try:
             _refuse_unservable(jobs, {job.key: self._resources(job) for job in jobs})
             task = ray.remote(_train_in_worker)
-            for group in group_jobs(jobs, self._task_slots(jobs)):
+            for group in longest_first(group_jobs(jobs, self._task_slots(jobs)), self.seconds):
                 running[self._submit(task, group)] = group
             yield from self._gather(running, on_event)
         except BaseException:  # Ctrl-C, a failing consumer or an abandoned generator: stop what still runs
