@@ -173,7 +173,7 @@ def results_for(entry: Entry, budgets: Iterable[Budget]) -> dict[Budget, RunResu
 
 class LocalExecutor:
     """Trains on this machine, one lockstep group (plan.group_jobs) at a time in each of `workers`
-    processes; with one worker, in this process. The default executor."""
+    processes, the longest estimated groups first; with one worker, in this process. The default executor."""
 
     name = "local"
 
