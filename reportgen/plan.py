@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -98,21 +99,18 @@ def group_jobs(jobs: list[RunJob], workers: int = 1, max_size: int = MAX_GROUP) 
     itself). Grouping never changes a run's numbers.
 
     Groups are made small enough that there are at least `workers` of them where the jobs allow:
-    on one CPU thread a group trains its runs barely faster than one after another
-    (benchmarks/engine.py, 1.0-1.04x), so an idle worker costs far more than a smaller group."""
-    counts: dict[str, int] = {}
-    for job in jobs:
-        if (signature := group_signature(job.request)) is not None:
-            counts[signature] = counts.get(signature, 0) + 1
-    size = _group_size(counts, len(jobs) - sum(counts.values()), workers, max_size)
+    on one CPU thread a group trains its runs at 0.93-1.12x the speed of one after another
+    (benchmarks/engine.py), so an idle worker costs far more than a smaller group."""
+    signatures = [group_signature(job.request) for job in jobs]
+    counts = Counter(signature for signature in signatures if signature is not None)
+    size = _group_size(counts, signatures.count(None), workers, max_size)
+    # per signature, as many groups as `size` gives, with sizes that differ by at most one
+    limits = {signature: math.ceil(n / math.ceil(n / size)) for signature, n in counts.items()}
     groups: dict[str, list[list[RunJob]]] = {}
     order: list[list[RunJob]] = []
-    for job in jobs:
-        signature = group_signature(job.request)
+    for job, signature in zip(jobs, signatures):
         chunks = groups.setdefault(signature, []) if signature is not None else []
-        # the same number of groups as `size` gives, with sizes that differ by at most one
-        limit = math.ceil(counts[signature] / math.ceil(counts[signature] / size)) if signature is not None else 1
-        if not chunks or len(chunks[-1]) >= limit or job.key in {j.key for j in chunks[-1]}:
+        if not chunks or len(chunks[-1]) >= limits[signature] or job.key in {j.key for j in chunks[-1]}:
             chunks.append([])
             order.append(chunks[-1])
         chunks[-1].append(job)
@@ -126,7 +124,7 @@ def longest_first(groups: list[list[RunJob]], seconds: dict[str, float]) -> list
     return sorted(groups, key=lambda group: -sum(seconds.get(job.key, 0.0) for job in group))
 
 
-def _group_size(counts: dict[str, int], alone: int, workers: int, max_size: int) -> int:
+def _group_size(counts: Counter[str], alone: int, workers: int, max_size: int) -> int:
     """The largest group size up to max_size that makes at least `workers` groups (1 if none does)."""
     size = max_size
     while size > 1 and alone + sum(math.ceil(n / size) for n in counts.values()) < workers:

@@ -14,6 +14,7 @@ from reportgen.plan import RunJob
 from reportgen.results import Budget, EpochMetrics
 from reportgen.runner import execute_job
 from reportgen.spec import load_spec
+from tests.conftest import TINY_SPEC
 
 
 def request(lr=0.1, seed=0, hidden=(32,), train_subset=1000, test_subset=500, **changes):
@@ -62,29 +63,8 @@ def test_a_sibling_with_the_same_lr_is_preferred_and_diverged_siblings_say_nothi
     assert (capped.epochs_to_train, capped.marker) == (50, UPPER_BOUND)  # no informative sibling: the cap
 
 
-# A synthetic spec: one stop-rule question with references of epochs to target for two of its three lrs.
-STOP_RULE_SPEC = """
-title = "stop rules"
-seed = 0
-
-[protocols.p]
-dataset = "fashion-mnist"
-optimizer = "sgd"
-batch_size = 64
-test_batch_size = 500
-
-[models.mlp]
-arch = "mlp"
-label = "Tiny MLP"
-args = { hidden = [32] }
-
-[profiles.full]
-description = "all data"
-[profiles.cpu]
-description = "all data"
-[profiles.smoke]
-description = "all data"
-
+# The tiny spec plus one stop-rule question with references of epochs to target for two of its three lrs.
+STOP_RULE_SPEC = TINY_SPEC + """
 [questions.until]
 part = "Part"
 title = "Epochs to 85 %"
