@@ -750,7 +750,8 @@ def check_group_identity(report: Report, s: Settings, splits) -> None:
     for family, args in GROUP_FAMILIES.items():
         requests = group_requests(args, GROUP_LRS, GROUP_SEEDS, steps * BATCH)
         data = train.prepare_tensors(requests[0], splits)
-        grouped, _ = group_train(make_group(requests, probes=True), data)
+        group = make_group(requests, probes=True)
+        grouped, _ = group_train(group, data)
         differ = []
         for k in IDENTITY_MEMBERS:
             alone, _ = group_train(make_group([requests[k]], probes=True), data)
@@ -758,7 +759,8 @@ def check_group_identity(report: Report, s: Settings, splits) -> None:
                                lockstep._step_losses(alone[:, 0].contiguous(), len(data.train_y))):
                 differ.append(f"lr {requests[k]['lr']:g} seed {requests[k]['seed']}")
         check = {"check": f"{family}: group of {len(requests)} vs alone, members {list(IDENTITY_MEMBERS)}, first {steps} steps",
-                 "identical": not differ, "differs": differ, "pass": not differ}
+                 "identical": not differ, "differs": differ, "pass": not differ,
+                 "fallbacks": group.fallbacks}  # what this machine could not stack (reportgen/stacked_ops.py)
         report.checks.append(check)
         print(f"  [checks] {_format_check(check)}", file=sys.stderr, flush=True)
 
@@ -866,7 +868,8 @@ def _format_check(check: dict[str, Any]) -> str:
     verdict = "PASS" if check["pass"] else "FAIL"
     if "identical" in check:  # bit-identity: torch.equal, no tolerance
         differs = f" ({', '.join(check['differs'])})" if check["differs"] else ""
-        return f"{check['check']:<62} {'identical' if check['identical'] else 'DIFFERS' + differs}  {verdict}"
+        stacking = "; stacked" if not check.get("fallbacks") else "; " + "; ".join(check["fallbacks"])
+        return f"{check['check']:<62} {'identical' if check['identical'] else 'DIFFERS' + differs}  {verdict}{stacking}"
     return f"{check['check']:<62} max |diff| {check['max_abs_diff']:.3g} (tolerance {check['tolerance']:g})  {verdict}"
 
 

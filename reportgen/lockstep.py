@@ -6,14 +6,13 @@ K runs instead of K small ones. A lone run is a group of one, so a run's numbers
 the group it trained in. That needs care, because a kernel's rounding can depend on where an
 element sits in the tensor: vectorised and scalar code paths, and rows handled in chunks, round
 differently. So only four kinds of operation act on the whole stack here: batched products of
-whole matrices (whose slices MKL computes independently: measured for every shape the spec uses,
-where a batched vector-matrix product was not), sums over the batch dimension (a strided
-reduction: each column's rows are added in one order wherever the column sits; measured too),
-elementwise operations that round exactly once (add, multiply, divide, max, sqrt; never a fused
-multiply-add such as addcmul or add's alpha), and gathers. Everything else (softmax, sums over a
-whole gradient, transcendental activations) runs on each run's slice, whose layout is the same in
-any group.
-tests/test_lockstep.py proves the result bit for bit; benchmarks/engine.py measures the speed.
+whole matrices and sums over the batch dimension, each only where this process has checked that
+every run's slice equals its lone result for the shapes, thread count and device at hand
+(stacked_ops.py; where the check fails, that kind runs run by run), elementwise operations that
+round exactly once (add, multiply, divide, max, sqrt; never a fused multiply-add such as addcmul or
+add's alpha), and gathers. Everything else (softmax, sums over a whole gradient, transcendental
+activations, a batched vector-matrix product) runs on each run's slice, whose layout is the same in
+any group. tests/test_lockstep.py proves the result bit for bit; benchmarks/engine.py measures the speed.
 
 Autograd is not used: for layers this small its bookkeeping costs about as much as the
 products, and scaling the output gradient by each run's learning rate first turns every update
@@ -31,6 +30,7 @@ from torch import nn
 
 from reportgen.plan import PER_RUN_FIELDS, group_signature, lockstep_reason
 from reportgen.results import PROBE_STEPS, EpochMetrics, probe_columns
+from reportgen.stacked_ops import Stacking, mlp_uses, plan_stacking
 
 aten = torch.ops.aten
 # Activations applied in place to a fresh layer output, and their backward kernels (autograd's own),
@@ -97,7 +97,7 @@ class Group:
         self.layers = _stack_layers([m.state.model for m in members])
         device = self.layers[0].weight.device
         self.lrs = torch.tensor([m.request["lr"] for m in members], dtype=torch.float32, device=device).view(-1, 1, 1)
-        self.chunks = product_chunks(len(members), device=device.type)
+        self.stacking: Stacking | None = None  # decided at the first pass over data (stacked_ops.plan_stacking)
 
     @property
     def size(self) -> int:
@@ -128,12 +128,29 @@ class Group:
 
     def evaluate(self, data: Any) -> list[tuple[float, float]]:
         """Per member: mean cross-entropy per test image and accuracy in percent."""
+        self._check_stacking(data)
         return self._evaluate(data.test_x, data.test_y, self.members[0].request["test_batch_size"])
+
+    @property
+    def fallbacks(self) -> list[str]:
+        """What this group could not stack on this machine, and why (stacked_ops.plan_stacking)."""
+        return self.stacking.fallbacks if self.stacking is not None else []
+
+    def _check_stacking(self, data: Any) -> None:
+        """Decide, once per run count, which operations may act on the whole stack for this data's
+        batch shapes (the check is cached per process, so a group pays for it once)."""
+        if self.stacking is not None:
+            return
+        request = self.members[0].request
+        widths = [self.layers[0].weight.shape[1]] + [layer.weight.shape[2] for layer in self.layers]
+        uses = mlp_uses(widths, _batch_rows(len(data.train_y), request["batch_size"]),
+                        _batch_rows(len(data.test_y), request["test_batch_size"]), shuffled=request["shuffle"])
+        self.stacking = plan_stacking(self.size, uses, device=self.lrs.device.type)
 
     def keep(self, indices: list[int]) -> None:
         """Continue with these members only (the others are decided)."""
         self.members = [self.members[i] for i in indices]
-        self.chunks = product_chunks(len(indices), device=self.lrs.device.type)
+        self.stacking = None  # another run count: checked again
         index = torch.tensor(indices, device=self.lrs.device)
         self.lrs = self.lrs[index]
         for layer in self.layers:
@@ -162,6 +179,7 @@ class Group:
     def _train_steps(self, data: Any, batch_size: int, orders: list[torch.Tensor | None]):
         """One pass over the training data: each step's true-class log-probabilities (steps, K, batch)
         and, per member, the gradient probe rows of its first PROBE_STEPS steps."""
+        self._check_stacking(data)
         n, k = len(data.train_y), self.size
         steps = math.ceil(n / batch_size)
         flat_x = data.train_x.flatten(1)
@@ -180,7 +198,8 @@ class Group:
     def _sgd_step(self, x: torch.Tensor, y: torch.Tensor, picked: torch.Tensor, probe: bool) -> list[list[float]]:
         """Forward, backward and update of every layer of every member; the members' probe rows
         when asked. Each member's true-class log-probabilities are left in `picked` (K, b)."""
-        inputs, saved, logits = _forward(self.layers, self.activation, x, self.chunks, training=True)
+        ops = self.stacking
+        inputs, saved, logits = _forward(self.layers, self.activation, x, ops, training=True)
         log_probs = _each_run(lambda t: torch.log_softmax(t, dim=1), logits)  # row-chunked kernels: see the module's doc
         target = y.unsqueeze(2)  # (K, b, 1)
         picked.copy_(log_probs.gather(2, target).squeeze(2))
@@ -189,14 +208,14 @@ class Group:
         grads: list[torch.Tensor] = []  # with probes: every parameter's lr-scaled gradient (K, ...)
         for i in reversed(range(len(self.layers))):
             layer, layer_input = self.layers[i], inputs[i]
-            grad_in = _bmm(grad, layer.weight.transpose(1, 2), self.chunks) if i > 0 else None  # before W changes
-            grad_bias = _batch_sum(grad)
+            grad_in = ops.bmm(grad, layer.weight.transpose(1, 2)) if i > 0 else None  # before W changes
+            grad_bias = ops.batch_sum(grad)
             if probe:
-                grads += [_bmm(layer_input.transpose(1, 2), grad, self.chunks), grad_bias]
-            _subtract_bmm_(layer.weight, layer_input.transpose(1, 2), grad, self.chunks)
+                grads += [ops.bmm(layer_input.transpose(1, 2), grad), grad_bias]
+            ops.subtract_bmm_(layer.weight, layer_input.transpose(1, 2), grad)
             layer.bias.sub_(grad_bias)
             if i > 0:
-                grad = _hidden_backward(self.layers[i - 1], saved[i - 1], self.activation, grad_in, grads if probe else None)
+                grad = _hidden_backward(self.layers[i - 1], saved[i - 1], self.activation, grad_in, ops, grads if probe else None)
         if not probe:
             return []
         return [_probe_row(grads, k, float(self.lrs[k]), -picked[k].sum() / y.shape[1]) for k in range(self.size)]
@@ -206,46 +225,20 @@ class Group:
         """Per member: mean cross-entropy per test image and accuracy in percent."""
         total_loss = [torch.zeros((), dtype=torch.float64, device=x.device) for _ in self.members]
         correct = [torch.zeros((), dtype=torch.int64, device=x.device) for _ in self.members]
-        flat = x.flatten(1)
+        flat, ops = x.flatten(1), self.stacking
         for start in range(0, len(y), batch_size):
             batch = flat[start:start + batch_size].expand(self.size, -1, -1)
             target = y[start:start + batch_size]
-            _, _, logits = _forward(self.layers, self.activation, batch, self.chunks, training=False)
+            _, _, logits = _forward(self.layers, self.activation, batch, ops, training=False)
             for k in range(self.size):  # reduced run by run: see the module's doc
                 total_loss[k] += torch.nn.functional.cross_entropy(logits[k], target, reduction="sum").double()
                 correct[k] += (logits[k].argmax(1) == target).sum()
         return [(loss.item() / len(y), 100.0 * hits.item() / len(y)) for loss, hits in zip(total_loss, correct)]
 
 
-def product_chunks(runs: int, threads: int | None = None, device: str = "cpu") -> list[slice]:
-    """How the K runs' products are batched. MKL gives each thread whole matrices of a batch, so a
-    batch whose size is not a multiple of the thread count leaves a thread idle (3 stacked products
-    ran at 0.75x the speed of 2 or 4 here); the runs left over take a product each, which MKL spreads
-    over all threads. Either way each run's product equals its lone product (tested), so the
-    chunking changes the speed, never a number. On a GPU every run takes its own product: cuBLAS
-    may choose another kernel for another batch count, and no GPU has tested that it does not."""
-    if device != "cpu":
-        return [slice(k, k + 1) for k in range(runs)]
-    threads = threads or torch.get_num_threads()
-    even = runs - runs % threads
-    return ([slice(0, even)] if even else []) + [slice(k, k + 1) for k in range(even, runs)]
-
-
-def _bmm(a: torch.Tensor, b: torch.Tensor, chunks: list[slice], bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Every run's a @ b (+ bias), chunk by chunk (product_chunks)."""
-    out = a.new_empty(a.shape[0], a.shape[1], b.shape[2])
-    for part in chunks:
-        if bias is None:
-            torch.bmm(a[part], b[part], out=out[part])
-        else:
-            torch.baddbmm(bias[part], a[part], b[part], out=out[part])
-    return out
-
-
-def _subtract_bmm_(weight: torch.Tensor, a: torch.Tensor, b: torch.Tensor, chunks: list[slice]) -> None:
-    """weight -= a @ b for every run, in place, chunk by chunk (product_chunks)."""
-    for part in chunks:
-        weight[part].baddbmm_(a[part], b[part], alpha=-1)
+def _batch_rows(samples: int, batch_size: int) -> set[int]:
+    """The row counts of an epoch's batches: full ones and the last, shorter one."""
+    return {min(batch_size, samples)} | ({samples % batch_size} if samples % batch_size else set())
 
 
 def _data_order(member: Member, samples: int) -> torch.Tensor | None:
@@ -277,32 +270,32 @@ def _batch(flat_x: torch.Tensor, labels: torch.Tensor, orders: list[torch.Tensor
     return flat_x[index], labels[index]
 
 
-def _forward(layers: list[Layer], activation: str, a: torch.Tensor, chunks: list[slice], training: bool) -> tuple[list[torch.Tensor], list[Saved], torch.Tensor]:
+def _forward(layers: list[Layer], activation: str, a: torch.Tensor, ops: Stacking, training: bool) -> tuple[list[torch.Tensor], list[Saved], torch.Tensor]:
     """Each Linear's input, each hidden layer's saved tensors, and the logits (K, b, classes)."""
     inputs: list[torch.Tensor] = []
     saved: list[Saved] = []
     for layer in layers[:-1]:
         inputs.append(a)
-        out = _activate(activation, _bmm(a, layer.weight, chunks, layer.bias))
+        out = _activate(activation, ops.bmm(a, layer.weight, layer.bias))
         if layer.norm is None:
             a, kept = out, Saved(out)
         elif training:
-            a, kept = _batch_norm_train(layer.norm, out)
+            a, kept = _batch_norm_train(layer.norm, out, ops)
         else:
             a, kept = _batch_norm_eval(layer.norm, out), Saved(out)
         saved.append(kept)
     inputs.append(a)
     last = layers[-1]
-    return inputs, saved, _bmm(a, last.weight, chunks, last.bias)
+    return inputs, saved, ops.bmm(a, last.weight, last.bias)
 
 
-def _batch_norm_train(norm: Norm, x: torch.Tensor) -> tuple[torch.Tensor, Saved]:
+def _batch_norm_train(norm: Norm, x: torch.Tensor, ops: Stacking) -> tuple[torch.Tensor, Saved]:
     """Normalise with each run's batch statistics and update its running ones as nn.BatchNorm1d does
     (running variance unbiased)."""
     n = x.shape[1]
-    mean = _batch_sum(x).div_(n)  # (K, 1, h)
+    mean = ops.batch_sum(x).div_(n)  # (K, 1, h)
     centered = x - mean
-    variance = _batch_sum(centered * centered).div_(n)
+    variance = ops.batch_sum(centered * centered).div_(n)
     invstd = (variance + norm.eps).rsqrt_()
     normalised = centered.mul_(invstd)
     norm.running_mean.mul_(1 - norm.momentum).add_(mean.mul_(norm.momentum))
@@ -316,15 +309,15 @@ def _batch_norm_eval(norm: Norm, x: torch.Tensor) -> torch.Tensor:
     return (x - norm.running_mean).mul_(invstd).mul_(norm.weight).add_(norm.bias)
 
 
-def _hidden_backward(layer: Layer, saved: Saved, activation: str, grad: torch.Tensor,
+def _hidden_backward(layer: Layer, saved: Saved, activation: str, grad: torch.Tensor, ops: Stacking,
                      grads: list[torch.Tensor] | None) -> torch.Tensor:
     """From the gradient at a hidden layer's output to the gradient at its Linear's output;
     updates the batch norm's weight and bias on the way."""
     norm = layer.norm
     if norm is not None:
         n = grad.shape[1]
-        grad_bias = _batch_sum(grad)  # (K, 1, h)
-        grad_weight = _batch_sum(grad * saved.normalised)
+        grad_bias = ops.batch_sum(grad)  # (K, 1, h)
+        grad_weight = ops.batch_sum(grad * saved.normalised)
         # d/dx of the normalisation, with the weight before this step's update
         grad = (grad * n - grad_bias - saved.normalised * grad_weight).mul_(norm.weight * saved.invstd / n)
         if grads is not None:
@@ -343,12 +336,6 @@ def _activate(activation: str, x: torch.Tensor) -> torch.Tensor:
     for run in x:
         ACTIVATION[activation](run)
     return x
-
-
-def _batch_sum(stacked: torch.Tensor) -> torch.Tensor:
-    """(K, b, h) → (K, 1, h): each run's sum over its batch, as one reduction over the stack (see the
-    module's doc; tests/test_lockstep.py checks it for every spec shape, as it does the products)."""
-    return stacked.sum(1, keepdim=True)
 
 
 def _each_run(fn: Callable[[torch.Tensor], torch.Tensor], stacked: torch.Tensor) -> torch.Tensor:

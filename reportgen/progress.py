@@ -29,6 +29,7 @@ class TrainingProgress:
         self.total = len(jobs)
         self.workers = workers  # runs trained side by side: the time left is shared among them
         self.finished: set[str] = set()
+        self.notices: set[str] = set()
         self.started_at: dict[str, float] = {}
         self.run_seconds: dict[str, list[float]] = {}  # epoch seconds per run, trained in this build
         self.current: str | None = None
@@ -53,6 +54,9 @@ class TrainingProgress:
         self.current = event.key
         if event.kind == "corrupt":
             self.console.print(f"[yellow]warning:[/] {event.message}", highlight=False)
+        elif event.kind == "notice" and event.message not in self.notices:
+            self.notices.add(event.message)  # once per build, however many groups hit it
+            self.console.print(f"note: {event.message}", highlight=False)
         elif event.kind == "start" and self.live:
             label = self.labels.get(event.key, event.key[:12])
             self.progress.reset(self.epoch_task, total=event.target_epochs, description=label, status=event.message)

@@ -21,7 +21,7 @@ from reportgen.spec import Spec
 class Event:
     """Progress from the runner; the CLI turns these into a display, tests count them."""
 
-    kind: str  # "start" | "epoch" | "cached" | "corrupt" | "done"
+    kind: str  # "start" | "epoch" | "cached" | "corrupt" | "notice" | "done"
     key: str
     message: str = ""
     epoch: EpochMetrics | None = None
@@ -111,9 +111,12 @@ def _train_until_decided(cache: RunCache, pending: list[tuple[RunJob, Entry | No
                            target_epochs=_target(job)))
         data = train.prepare_tensors(pending[0][0].request, _load_splits(pending[0][0].request, data_dir))
         trainer = train.trainer_for([t.member for t in active])
+        noticed: set[str] = set()
         while active:
             staying = []
-            for position, (run, (metrics, probes)) in enumerate(zip(active, trainer.train_epoch(data))):
+            outputs = trainer.train_epoch(data)
+            _notify(trainer.fallbacks, noticed, active[0].job.key, on_event)
+            for position, (run, (metrics, probes)) in enumerate(zip(active, outputs)):
                 run.entry.epochs.append(metrics)
                 for name, values in probes.items():
                     run.entry.probes.setdefault(name, []).extend(values)
@@ -127,6 +130,14 @@ def _train_until_decided(cache: RunCache, pending: list[tuple[RunJob, Entry | No
                 active = [active[p] for p in staying]
                 if active:
                     trainer.keep(staying)
+
+
+def _notify(notes: list[str], noticed: set[str], key: str, on_event: OnEvent) -> None:
+    """Pass on what the engine reports about itself (stacked_ops fallbacks), each note once."""
+    for note in notes:
+        if note not in noticed:
+            noticed.add(note)
+            on_event(Event("notice", key, message=note))
 
 
 def _group_note(size: int) -> str:

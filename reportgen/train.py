@@ -52,10 +52,10 @@ THREADS_PER_RUN = 1
 
 
 @contextmanager
-def run_threads() -> Iterator[None]:
-    """torch at THREADS_PER_RUN threads for the duration, then as it was."""
+def run_threads(threads: int | None = None) -> Iterator[None]:
+    """torch at `threads` (default THREADS_PER_RUN) threads for the duration, then as it was."""
     before = torch.get_num_threads()
-    torch.set_num_threads(THREADS_PER_RUN)
+    torch.set_num_threads(threads or THREADS_PER_RUN)
     try:
         yield
     finally:
@@ -184,6 +184,10 @@ class LoneRun:
 
     def keep(self, indices: list[int]) -> None:
         self.members = [self.members[i] for i in indices]
+
+    @property
+    def fallbacks(self) -> list[str]:
+        return []  # nothing stacked, nothing to fall back from
 
 
 def trainer_for(members: list[Member]) -> Group | LoneRun:

@@ -253,8 +253,12 @@ def test_a_group_with_partly_cached_members_equals_fresh_runs(tmp_path, data_dir
     assert len(recorder.trained_epochs()) == 3 * 4 + 2  # four new runs, one resumed at epoch 2, one cached
 
 
-def test_an_interrupted_group_resumes_to_the_uninterrupted_numbers(tmp_path, data_dir):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_interrupted_group_resumes_to_the_uninterrupted_numbers(threads, tmp_path, data_dir, monkeypatch):
+    from reportgen import train
     from reportgen.runner import execute_group
+
+    monkeypatch.setattr(train, "THREADS_PER_RUN", threads)  # builds train on one; two split products over threads
 
     jobs = group_of_jobs()
     with pytest.raises(KeyboardInterrupt):
