@@ -479,24 +479,36 @@ def _rich_tables(view, outcomes, width: int) -> list[Table]:
     cells = [[tables.format_value(k, v) for k, v in zip(keys, row)] for row in frame.itertuples(index=False)]
     columns = [(title, key, [row[j] for row in cells]) for j, (title, key) in enumerate(zip(frame.columns, keys))]
     labels = [c for c in columns if METRICS.get(c[1]).kind == "label"]
-    chunks = _pack_columns(labels, [c for c in columns if c not in labels], width)
+    chunks = _pack_columns(labels, [_split_spread(c) for c in columns if c not in labels], width)
     return [_table_of(view.caption if i == 0 else None, chunk, len(cells)) for i, chunk in enumerate(chunks)]
+
+
+def _split_spread(column) -> list:
+    """A column of 'mean ± std' cells as two, the means and '±std', so that on 80 columns no cell is
+    broken over lines ('52.05 ± 3.72' used to take three); a column of plain cells stays one."""
+    title, key, values = column
+    if not any(" ± " in str(v) for v in values):
+        return [column]
+    halves = [str(v).partition(" ± ") for v in values]
+    return [(title, key, [mean for mean, _, _ in halves]),
+            ("±", key, [f"±{spread}" if spread else "" for _, _, spread in halves])]
 
 
 def _longest_word(column) -> int:
     return max((len(word) for text in (column[0], *column[2]) for word in str(text).split()), default=1)
 
 
-def _pack_columns(labels: list, metrics: list, width: int) -> list[list]:
-    def need(column) -> int:  # the longest word of the header or a cell, plus padding and a border
-        return _longest_word(column) + 3
+def _pack_columns(labels: list, metrics: list[list], width: int) -> list[list]:
+    """The label columns, then as many metric groups (a mean and its spread stay together) as fit."""
+    def need(columns) -> int:  # the longest word of the header or a cell, plus padding and a border
+        return sum(_longest_word(column) + 3 for column in columns)
 
     chunks, current = [], list(labels)
-    for column in metrics:
-        if current != labels and sum(map(need, current)) + need(column) + 1 > width:
+    for group in metrics:
+        if current != labels and need(current) + need(group) + 1 > width:
             chunks.append(current)
             current = list(labels)
-        current.append(column)
+        current.extend(group)
     return chunks + [current]
 
 
@@ -506,7 +518,7 @@ def _table_of(caption: str | None, columns: list, rows: int) -> Table:
     table = Table(title=caption or None, title_justify="left")
     for column in columns:
         title, _key, values = column
-        numeric = all(map(is_numeric_text, values))
+        numeric = all(is_numeric_text(str(v).removeprefix("±")) for v in values if v != "")
         # Numbers get exactly the room of their longest word (headers wrap); labels take what is left.
         table.add_column(title, overflow="fold", min_width=_longest_word(column),
                          width=_longest_word(column) if numeric else None, justify="right" if numeric else "left")

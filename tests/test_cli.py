@@ -214,3 +214,24 @@ def test_rows_that_differ_only_in_a_hidden_field_are_told_apart(tmp_path):
     spec = spec.replace("references = [{ select = { model = \"mlp\", lr = 0.1 }", "references = [{ select = { model = \"mlp\" }")
     text = _terminal_text(spec, "a", tmp_path)
     assert "Optimizer" in text and "sgd" in text and "adam" in text
+
+
+def test_a_mean_and_its_spread_stay_on_one_line_on_80_columns():
+    import os
+
+    from rich.console import Console
+
+    from reportgen import cli
+
+    labels = [("Model", "model", ["Tutorial MLP 784-512-512-10"] * 2), ("Learning rate", "lr", ["0.1", "1"])]
+    metrics = [cli._split_spread((f"Final test acc. {i} (%)", "final_accuracy", ["52.05 ± 3.72", "9.40"]))
+               for i in range(5)]
+    assert metrics[0][1][2] == ["±3.72", ""]  # the spread in its own column; a lone seed has none
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))
+    for chunk in cli._pack_columns(labels, metrics, 80):
+        console.print(cli._table_of(None, chunk, 2))
+    lines = console.export_text().splitlines()
+    assert max(map(len, lines)) <= 80
+    rows = [line for line in lines if "52.05" in line]
+    assert sum(line.count("52.05") for line in rows) == 5
+    assert all(line.count("52.05") == line.count("±3.72") for line in rows)  # never a mean without its spread

@@ -104,3 +104,10 @@ def test_a_build_says_once_which_operations_fell_back(nothing_stacks, tmp_path, 
     notes = [e.message for e in recorder.events if e.kind == "notice"]
     assert len(notes) == len(set(notes)) == 2  # products and batch sums, each once for the group's two epochs
     assert "6 runs" in notes[0] and "run by run" in notes[0]
+
+
+def test_a_machine_where_even_run_by_run_products_differ_is_told_so(monkeypatch):
+    monkeypatch.setattr(stacked_ops, "use_holds", lambda *args: False)
+    stacking = plan_stacking(2, [SMALL], threads=1)
+    assert stacking.chunks == [slice(0, 1), slice(1, 2)]
+    assert "may differ in their last bits" in stacking.fallbacks[-1] and "forward 16×24" in stacking.fallbacks[-1]
