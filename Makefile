@@ -18,7 +18,7 @@ endif
 
 PROFILE_ARG := $(if $(PROFILE),--profile $(PROFILE),)
 
-.PHONY: report test bench clean install
+.PHONY: report test bench clean clean-cache install
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -36,5 +36,9 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.engine $(ARGS)
 
+# The run cache (.reportgen/cache beside the spec) survives `make clean`: retraining costs minutes to hours.
 clean:
 	rm -rf build
+
+clean-cache:
+	rm -rf .reportgen/cache

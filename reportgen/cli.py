@@ -48,7 +48,7 @@ ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="full, cpu 
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to train: auto picks CUDA when present.")]
 DataOpt = Annotated[Optional[Path], typer.Option("--data-dir", envvar="REPORTGEN_DATA_DIR",
                                                  help="Folder with the MNIST/Fashion-MNIST IDX files (else system folders, else download).")]
-CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", envvar="REPORTGEN_CACHE_DIR", help="Run cache (default: OUT/cache).")]
+CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", envvar="REPORTGEN_CACHE_DIR", help="Run cache (default: .reportgen/cache beside the spec, whatever --out is).")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Where the report, figures and tables go.")]
 ExecutorOpt = Annotated[ExecutorName, typer.Option(
     "--executor", help="local: train on this machine (--workers runs side by side); ray: on a Ray cluster.")]
@@ -104,8 +104,10 @@ def _open_session(spec_path: Path, profile: Optional[str], device: Device, data_
         from reportgen.errors import SpecError
 
         raise SpecError(f"--profile {resolved_profile!r}: unknown profile; the spec declares: {', '.join(spec.profiles)}")
+    from reportgen.cache import default_cache_dir
+
     return Session(spec_path, spec, resolved_profile, resolved_device, data_dir,
-                   cache_dir or out / "cache", out, seeds)
+                   cache_dir or default_cache_dir(spec_path), out, seeds)
 
 
 @app.command("list")
@@ -176,6 +178,7 @@ def status(spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None,
         from reportgen.runner import cached_results
 
         session = _open_session(spec, profile, device, None, cache_dir, out, seeds=seeds)
+        _say_cache(session)
         users: dict[str, list[str]] = {}
         for qid in session.spec.questions:
             for run in plan_question(session.spec, qid, session.profile, session.device, session.seeds):
@@ -276,6 +279,17 @@ def diff(
 def _say_profile(session: Session) -> None:
     console.print(f"Profile [bold]{session.profile}[/] on [bold]{session.device}[/] "
                   f"({session.spec.profiles[session.profile].description})", highlight=False)
+    _say_cache(session)
+
+
+def _say_cache(session: Session) -> None:
+    """Where runs are looked up, and a hint when an older reportgen's cache (then OUT/cache) sits unused."""
+    console.print(f"Run cache: {session.cache_dir}", highlight=False)
+    old, new = session.out / "cache", Path(session.cache_dir)
+    if (old / "runs").is_dir() and not (new / "runs").exists():
+        console.print(f"[yellow]note:[/] {old} holds runs from an older reportgen (which cached under --out); "
+                      f"move them with `mkdir -p {new} && mv {old}/runs {new}/`, or pass --cache-dir {old}.",
+                      highlight=False)
 
 
 def _needed_keys(session: Session) -> set[str]:
