@@ -255,7 +255,8 @@ def clean(
 
 @app.command()
 def diff(
-    a: Annotated[Path, typer.Argument(help="The earlier build: a results.json, or a build folder holding one.")],
+    a: Annotated[Path, typer.Argument(help="The earlier build: a results file, or a folder where `build` (results.json) "
+                                                    "or `run` (<id>.results.json, one per question) wrote.")],
     b: Annotated[Path, typer.Argument(help="The later build, compared against A.")],
     tolerance: Annotated[float, typer.Option("--tolerance", min=0.0,
                                              help="Accuracy points a one-seed number may move before it counts (no noise estimate then).")] = DEFAULT_TOLERANCE,

@@ -53,16 +53,50 @@ def write_results(doc: dict, path: Path) -> Path:
 
 
 def read_results(path: Path) -> dict:
-    """A results document from a file, or from the results.json in a build folder; ResultsFileError
-    naming the file when it is missing, not JSON, or not a results document this version reads."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / FILE_NAME
+    """A results document from a file or a folder (results_files); ResultsFileError naming the file when it
+    is missing, not JSON, or not a results document this version reads."""
+    docs = [(p, _read_one(p)) for p in results_files(Path(path))]
+    return docs[0][1] if len(docs) == 1 else merge_documents(docs)
+
+
+def results_files(path: Path) -> list[Path]:
+    """The results file(s) a path means: the file itself; in a folder, the build's results.json, else every
+    question's `<id>.results.json` that `reportgen run` wrote there (in name order)."""
+    if not path.is_dir():
+        return [path]
+    if (path / FILE_NAME).is_file():
+        return [path / FILE_NAME]  # a whole build; sections run into the same folder are parts of it
+    found = sorted(p for p in path.glob(f"*.{FILE_NAME}") if not p.name.startswith("."))
+    if not found:
+        raise ResultsFileError(f"{path}: no {FILE_NAME} and no <id>.{FILE_NAME} in this folder (give a results file, "
+                               f"or a folder where `reportgen build` or `reportgen run` wrote one).")
+    return found
+
+
+def merge_documents(docs: list[tuple[Path, dict]]) -> dict:
+    """Several questions' files (`reportgen run q1.2`, `run q1.3`) as one document: their questions in file order.
+    A provenance field the files disagree on (say, the spec's hash) reads "mixed: x; y" rather than picking one."""
+    questions: dict[str, Any] = {}
+    for path, doc in docs:
+        for qid, question in doc["questions"].items():
+            if qid in questions:
+                raise ResultsFileError(f"{path}: question {qid!r} is also in another results file of this folder; "
+                                       "give one file.")
+            questions[qid] = question
+    provenance = dict(docs[0][1]["provenance"])
+    for key in provenance:
+        values = list(dict.fromkeys(json.dumps(doc["provenance"].get(key), sort_keys=True) for _, doc in docs))
+        if len(values) > 1:
+            provenance[key] = "mixed: " + "; ".join(values)
+    return {**docs[0][1], "provenance": provenance, "questions": questions}
+
+
+def _read_one(path: Path) -> dict:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ResultsFileError(f"{path}: no such file (give a results.json or a build folder holding one; "
-                               "`reportgen build` writes it).") from None
+        raise ResultsFileError(f"{path}: no such file (give a results.json, a <id>.results.json, or a folder "
+                               "holding them; `reportgen build` and `reportgen run` write them).") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ResultsFileError(f"{path}: cannot be read ({getattr(err, 'strerror', None) or err}).") from None
     except ValueError as err:

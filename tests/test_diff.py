@@ -190,3 +190,47 @@ def test_a_changed_parameter_count_is_a_change_not_a_noise_question(make_doc, ti
                             for x in (runs, bigger)))
     move = only_move(diff, "params")
     assert (move.difference, move.verdict, move.comparison, move.moved) == (3000.0, CHANGED, None, True)
+
+
+def as_question(doc: dict, qid: str) -> dict:
+    """The document with its one question renamed, as `reportgen run <qid>` would have written it."""
+    (question,) = doc["questions"].values()
+    return {**doc, "questions": {qid: question}}
+
+
+def test_diff_takes_folders_of_question_files_that_run_writes(make_doc, tmp_path):
+    for side, accs in (("a", [80.0, 80.4, 79.8]), ("b", [85.1, 84.8, 85.3])):
+        write(tmp_path / side / "q1.results.json", as_question(make_doc({0.1: [70.0, 70.5, 69.8]}), "q1"))
+        write(tmp_path / side / "q2.results.json", as_question(make_doc({0.1: accs}), "q2"))
+    result = CliRunner().invoke(app, ["diff", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert result.exit_code == 1, result.output
+    from reportgen.results_file import read_results
+
+    diff = diff_documents(read_results(tmp_path / "a"), read_results(tmp_path / "b"))
+    assert {m.question for m in diff.moves} == {"q2"} and list(diff.titles) == ["q1", "q2"]
+
+
+def test_a_build_folders_results_json_wins_over_question_files_beside_it(make_doc, tmp_path):
+    from reportgen.results_file import read_results, results_files
+
+    write(tmp_path / "results.json", make_doc({0.1: [80.0]}))
+    write(tmp_path / "q9.results.json", as_question(make_doc({0.1: [10.0]}), "q9"))
+    assert results_files(tmp_path) == [tmp_path / "results.json"]
+    assert list(read_results(tmp_path)["questions"]) == ["a"]
+
+
+def test_question_files_from_different_builds_say_so_in_the_provenance(make_doc, tmp_path):
+    from reportgen.results_file import read_results
+
+    write(tmp_path / "q1.results.json", as_question(make_doc({0.1: [80.0]}), "q1"))
+    write(tmp_path / "q2.results.json", as_question(make_doc({0.1: [80.0]}, provenance=PROVENANCE | {"profile": "cpu"}), "q2"))
+    assert read_results(tmp_path)["provenance"]["profile"] == 'mixed: "smoke"; "cpu"'
+
+
+def test_a_folder_without_results_is_an_error_naming_it(make_doc, tmp_path):
+    write(tmp_path / "a" / "results.json", make_doc({0.1: [80.0]}))
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(app, ["diff", str(tmp_path / "a"), str(tmp_path / "empty")])
+    assert result.exit_code == 2, result.output
+    said = result.output.replace("\n", "")
+    assert str(tmp_path / "empty") in said and "reportgen run" in said
