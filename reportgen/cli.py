@@ -277,6 +277,33 @@ def diff(
     raise typer.Exit(result.exit_code)
 
 
+@app.command()
+def summary(
+    results: Annotated[Path, typer.Argument(help="This build: a results file, or a folder where `build` or `run` wrote.")],
+    base: Annotated[Optional[Path], typer.Option("--base", help="A base build's results (file or folder) to compare "
+                                                 "with, e.g. the last main build's.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the Markdown here instead of stdout.")] = None,
+    report_url: Annotated[Optional[str], typer.Option("--report-url", help="A link to the full report (CI: the artifact or Pages).")] = None,
+    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0,
+                                             help="As for diff: accuracy points a one-seed number may move.")] = DEFAULT_TOLERANCE,
+) -> None:
+    """Write the answers, the reproduction counts and (with --base) the noise-aware diff as GitHub Markdown."""
+    with _user_errors():
+        from reportgen.diff import diff_documents
+        from reportgen.results_file import read_results
+        from reportgen.summary import summary_markdown
+
+        doc = read_results(results)
+        comparison = diff_documents(read_results(base), doc, tolerance, a_name=str(base), b_name=str(results)) if base else None
+        text = summary_markdown(doc, comparison, report_url)
+        if output is None:
+            print(text, end="")
+            return
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        errors.print(f"Wrote {output}", highlight=False)  # stderr: stdout may be piped into the job summary
+
+
 def _say_profile(session: Session) -> None:
     console.print(f"Profile [bold]{session.profile}[/] on [bold]{session.device}[/] "
                   f"({session.spec.profiles[session.profile].description})", highlight=False)
@@ -323,7 +350,8 @@ def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ra
     actual = time.perf_counter() - started
     console.print(f"{progress.summary()} Wall time {format_seconds(actual)}, estimated {format_seconds(wall, estimate.total_marker)}.",
                   highlight=False)
-    return {"estimated_training_seconds": wall, "trained_seconds": actual, "workers": side_by_side}
+    return {"estimated_training_seconds": wall, "trained_seconds": actual, "workers": side_by_side,
+            "runs_trained": len(missing)}
 
 
 def _workers(session: Session, workers: Optional[int]) -> int:

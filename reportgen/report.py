@@ -429,7 +429,8 @@ def _provenance(given: dict, outcomes: dict[str, list[RunOutcome]], qids: list[s
     named = {"profile": "Profile", "device": "Device", "spec_path": "Spec file", "spec_hash": "Spec sha256",
              "command": "Command", "total_training_seconds": "Training time (each run once)",
              "estimated_training_seconds": "Training wall time of this build, estimated beforehand",
-             "trained_seconds": "Training wall time of this build, actual", "workers": "Runs trained side by side"}
+             "trained_seconds": "Training wall time of this build, actual", "workers": "Runs trained side by side",
+             "runs_trained": "Runs trained by this build"}
     items = [(title, _duration(given[k]) if k.endswith("seconds") else str(given[k]))
              for k, title in named.items() if given.get(k) is not None]
     items += [(k.replace("_", " ").capitalize(), str(v)) for k, v in given.items()

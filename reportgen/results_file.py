@@ -16,6 +16,7 @@ import reportgen
 from reportgen.analysis import stats
 from reportgen.analysis.aggregate import PointOutcome, aggregate_points, seed_summary, seed_values, target_epochs
 from reportgen.analysis.metrics import metric
+from reportgen.analysis.noise import seeds_note
 from reportgen.errors import ResultsFileError
 from reportgen.results import RunOutcome
 from reportgen.spec import Spec
@@ -33,9 +34,13 @@ def results_path(out_dir: Path, name: str) -> Path:
 
 def results_document(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]], provenance: dict) -> dict:
     """The whole document as plain JSON values (NaN and ±inf written as the strings "NaN", "Infinity")."""
-    questions = {qid: _question(spec, qid, outcomes[qid], profile) for qid in spec.questions if qid in outcomes}
+    said: set[str] = set()  # shared as the report shares them, so the answers read as the report's do
+    named: set[str] = set()
+    questions = {qid: _question(spec, qid, outcomes[qid], profile, said, named)
+                 for qid in spec.questions if qid in outcomes}
+    points = [p for qid in questions for p in aggregate_points(outcomes[qid])]
     return _plain({"schema": SCHEMA, "title": spec.title, "provenance": _provenance(provenance),
-                   "questions": questions})
+                   "noise_note": seeds_note(points), "questions": questions})
 
 
 def write_results(doc: dict, path: Path) -> Path:
@@ -135,7 +140,10 @@ def _expect(ok: bool, path: Path, key: str, what: str) -> None:
 def _provenance(given: dict) -> dict[str, Any]:
     return {"spec_path": given.get("spec_path"), "spec_sha256": given.get("spec_hash"),
             "profile": given.get("profile"), "device": given.get("device"), "command": given.get("command"),
-            "total_training_seconds": given.get("total_training_seconds"), "versions": _versions()}
+            "total_training_seconds": given.get("total_training_seconds"),
+            # What this build itself trained (0 runs when the cache held everything): CI's job summary says it.
+            "runs_trained": given.get("runs_trained", 0), "trained_seconds": given.get("trained_seconds"),
+            "versions": _versions()}
 
 
 def _versions() -> dict[str, str]:
@@ -148,10 +156,16 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _question(spec: Spec, qid: str, outcomes: list[RunOutcome], profile: str) -> dict[str, Any]:
+def _question(spec: Spec, qid: str, outcomes: list[RunOutcome], profile: str, said: set[str],
+              named: set[str]) -> dict[str, Any]:
+    from reportgen.analysis.answers import question_prose
+
     question = spec.questions[qid]
     # The report's own run points (aggregate_points), so the file and the tables group and summarise alike.
-    return {"title": question.title, "groups": [_group(p) for p in aggregate_points(outcomes)],
+    points = aggregate_points(outcomes)
+    answer, _findings = question_prose(spec, question, [p for p in points if p.result is not None], said, named)
+    return {"title": question.title, "part": question.part, "answer": answer, "trained": any(o.result for o in outcomes),
+            "groups": [_group(p) for p in points],
             "checks": [asdict(c) for c in _checks(qid, question, outcomes, profile)]}
 
 

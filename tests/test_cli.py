@@ -13,7 +13,7 @@ def invoke(*args: str):
     return runner.invoke(app, list(args))
 
 
-@pytest.mark.parametrize("command", [[], ["list"], ["run"], ["build"], ["status"], ["clean"], ["plan"], ["vocab"], ["diff"]])
+@pytest.mark.parametrize("command", [[], ["list"], ["run"], ["build"], ["status"], ["clean"], ["plan"], ["vocab"], ["diff"], ["summary"]])
 def test_every_command_explains_itself(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0
