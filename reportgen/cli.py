@@ -60,6 +60,8 @@ SeedsOpt = Annotated[Optional[int], typer.Option("--seeds", min=1, max=50,
                                                   help="Seeds per run point, overriding the spec and profile (default: the profile's).")]
 TERMINAL_COLUMNS = ["model", "lr", "epochs_trained", "final_accuracy", "best_accuracy", "epochs_to_target", "stop_reason"]
 NoTrainOpt = Annotated[bool, typer.Option("--no-train", help="Render only what is cached; mark the rest as missing.")]
+SelfContainedOpt = Annotated[bool, typer.Option("--self-contained", help="Embed figures and CSV tables in the HTML "
+                                                "(data URIs): one file that works offline, e.g. as a CI artifact.")]
 
 
 @dataclass
@@ -130,7 +132,7 @@ def run(
     spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
     data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"),
     executor: ExecutorOpt = ExecutorName.local, ray_address: RayAddressOpt = "auto", seeds: SeedsOpt = None,
-    workers: WorkersOpt = None,
+    workers: WorkersOpt = None, self_contained: SelfContainedOpt = False,
     report: Annotated[bool, typer.Option(help="Also write OUT/<id>.html and .pdf for each question.")] = True,
 ) -> None:
     """Train what the questions need (resuming from the cache), print their results, write their sections."""
@@ -145,7 +147,7 @@ def run(
         for qid in qids:
             _print_results(session, qid, outcomes[qid])
             if report:
-                _render(session, {qid: outcomes[qid]}, name=qid, trained=trained)
+                _render(session, {qid: outcomes[qid]}, name=qid, trained=trained, self_contained=self_contained)
 
 
 @app.command()
@@ -153,7 +155,7 @@ def build(
     spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
     data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"),
     executor: ExecutorOpt = ExecutorName.local, ray_address: RayAddressOpt = "auto", no_train: NoTrainOpt = False,
-    seeds: SeedsOpt = None, workers: WorkersOpt = None,
+    seeds: SeedsOpt = None, workers: WorkersOpt = None, self_contained: SelfContainedOpt = False,
     pdf: Annotated[bool, typer.Option(help="Also write the PDF (WeasyPrint).")] = True,
 ) -> None:
     """Train whatever is missing, then write OUT/report.html and OUT/report.pdf."""
@@ -164,7 +166,7 @@ def build(
         trained = {} if no_train else _train_missing(session, qids, executor, ray_address, workers)
         outcomes = _collect(session, qids)
         missing = sum(1 for runs in outcomes.values() for o in runs if o.result is None)
-        html, pdf_path = _render(session, outcomes, name="report", pdf=pdf, trained=trained)
+        html, pdf_path = _render(session, outcomes, name="report", pdf=pdf, trained=trained, self_contained=self_contained)
         console.print(f"Wrote {html}" + (f" and {pdf_path}" if pdf_path else "")
                       + (f" ({missing} runs missing, shown as placeholders)" if missing else ""))
 
@@ -458,7 +460,8 @@ def _collect(session: Session, qids: list[str]):
     return collect_outcomes(session.spec, qids, session.profile, session.device, session.cache_dir, session.seeds)
 
 
-def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Optional[dict[str, float]] = None):
+def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Optional[dict[str, float]] = None,
+            self_contained: bool = False):
     """`trained`: _train_missing's estimated and actual seconds, shown beside the training time."""
     from functools import partial
 
@@ -476,7 +479,8 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Op
     }
     loader = partial(load_split, data_dir=session.data_dir)
     write_results(results_document(session.spec, session.profile, outcomes, provenance), results_path(session.out, name))
-    return render_report(session.spec, session.profile, outcomes, session.out, provenance, loader, name=name, pdf=pdf)
+    return render_report(session.spec, session.profile, outcomes, session.out, provenance, loader, name=name, pdf=pdf,
+                         self_contained=self_contained)
 
 
 def _print_results(session: Session, qid: str, outcomes) -> None:
