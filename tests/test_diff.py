@@ -55,12 +55,22 @@ def test_a_number_within_seed_noise_is_listed_but_not_counted(make_doc):
     assert diff.exit_code == 0
 
 
-def test_a_changed_learning_rate_is_a_group_only_in_a_and_one_only_in_b(make_doc):
-    diff = diff_documents(make_doc({0.1: [80.0, 81.0], 0.01: [70.0, 71.0]}),
-                          make_doc({0.2: [80.0, 81.0], 0.01: [70.0, 71.0]}))
+def test_a_changed_grid_of_rates_is_groups_only_in_a_and_only_in_b(make_doc):
+    diff = diff_documents(make_doc({0.1: [80.0, 81.0], 0.01: [70.0, 71.0], 0.001: [60.0, 61.0]}),
+                          make_doc({0.2: [80.0, 81.0], 0.02: [70.0, 71.0], 0.001: [60.0, 61.0]}))
     only = [(s.run, s.a, s.b) for s in diff.settings]
-    assert only == [("MLP, lr 0.1", "present", None), ("MLP, lr 0.2", None, "present")]
-    assert not diff.moves  # the unchanged lr 0.01 group is matched and equal
+    assert only == [("MLP, lr 0.1", "present", None), ("MLP, lr 0.01", "present", None),
+                    ("MLP, lr 0.2", None, "present"), ("MLP, lr 0.02", None, "present")]  # which is which: ambiguous
+    assert not diff.moves  # the unchanged lr 0.001 group is matched and equal
+    assert diff.exit_code == 1
+
+
+def test_one_changed_label_pairs_the_old_and_new_group_and_compares_their_numbers(make_doc):
+    diff = diff_documents(make_doc({0.1: [80.0, 80.4, 79.8], 0.01: [70.0, 71.0]}),
+                          make_doc({0.2: [85.1, 84.8, 85.3], 0.01: [70.0, 71.0]}))
+    assert [(s.run, s.setting, s.a, s.b) for s in diff.settings] == [("MLP, lr 0.1 → lr 0.2", "lr", 0.1, 0.2)]
+    move = only_move(diff)
+    assert move.run == "MLP, lr 0.1 → lr 0.2" and move.verdict == BEYOND_NOISE and move.moved
     assert diff.exit_code == 1
 
 
@@ -119,8 +129,8 @@ def test_a_seed_that_diverged_in_b_only_is_a_changed_outcome(make_doc, tiny_spec
 
 
 def test_terminal_output_fits_80_columns_and_says_when_there_is_no_noise_estimate(make_doc):
-    diff = diff_documents(make_doc({0.1: [80.0], 0.01: [70.0, 71.0, 69.0]}),
-                          make_doc({0.2: [81.0], 0.01: [75.0, 76.0, 74.5]}))
+    diff = diff_documents(make_doc({0.1: [80.0], 0.3: [80.0], 0.01: [70.0, 71.0, 69.0]}),
+                          make_doc({0.2: [81.0], 0.4: [81.0], 0.01: [75.0, 76.0, 74.5]}))  # two new rates: unpaired
     console = Console(width=80, record=True, file=open("/dev/null", "w"))
     for part in terminal_report(diff):
         console.print(part)

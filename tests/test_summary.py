@@ -39,9 +39,15 @@ def test_unchanged_builds_say_so_and_show_no_table(make_doc):
 def test_a_changed_setting_is_listed_with_both_values(make_doc):
     base, changed = make_doc(BASE), make_doc({0.2: BASE[0.1], 0.01: BASE[0.01]})
     changes = section(summary_markdown(changed, diff_documents(base, changed)), "Changes against the base build")
-    assert "0 numbers moved beyond seed noise or tolerance; 2 run settings differ." in changes
-    assert ["a", "MLP, lr 0.1", "only in A", "—"] in table_rows(changes)
-    assert ["a", "MLP, lr 0.2", "—", "only in B"] in table_rows(changes)
+    assert "0 numbers moved beyond seed noise or tolerance; 1 run setting differs." in changes
+    assert ["a", "MLP, lr 0.1 → lr 0.2: lr", "0.1", "0.2"] in table_rows(changes)
+    assert "lr 0.01" not in changes  # the run point the edit left alone
+
+
+def test_a_new_run_point_is_listed_as_only_in_this_build(make_doc):
+    base, grown = make_doc(BASE), make_doc({**BASE, 0.5: [60.0, 61.0, 59.0]})
+    changes = section(summary_markdown(grown, diff_documents(base, grown)), "Changes against the base build")
+    assert ["a", "MLP, lr 0.5", "—", "only in B"] in table_rows(changes)
 
 
 def test_a_number_moved_within_noise_is_folded_with_diffs_verdict(make_doc):
