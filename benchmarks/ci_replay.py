@@ -120,7 +120,8 @@ class ReplayedRun:
     key: str
     restored: Restored
     base: str | None  # the base results the summary compared with
-    runs_trained: int
+    runs_trained: int  # results.json's count
+    entries_written: int  # what decides the save, as in the workflow
     build_seconds: float
     saved: bool
     cache_bytes: int
@@ -147,16 +148,23 @@ def replay_run(work: Path, store: CacheStore, spec: Path, profile: str, run_id: 
     restored = store.match(keys, ref, base_ref)
     store.restore(restored, work / PROJECT_CACHE)
     base = store.last_results(base_ref)
-    started = time.perf_counter()
+    started, wall = time.time(), time.perf_counter()
     _reportgen(work, build_command(profile, seeds, pdf))
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - wall
     _reportgen(work, summary_command(base))
     trained = json.loads((work / "build" / "results.json").read_text())["provenance"].get("runs_trained", 0)
-    saved = bool(trained) and store.save(keys.key, ref, work / PROJECT_CACHE)  # nothing new: nothing to save
+    written = changed_entries(work / PROJECT_CACHE, started)
+    saved = written > 0 and store.save(keys.key, ref, work / PROJECT_CACHE)  # nothing new: nothing to save
     store.upload_results(ref, run_id, work / "build" / "results.json")
     size = sum(p.stat().st_size for p in (work / PROJECT_CACHE).rglob("*") if p.is_file())
-    return ReplayedRun(run_id, ref, keys.key, restored, str(base) if base else None, trained, seconds, saved, size,
+    return ReplayedRun(run_id, ref, keys.key, restored, str(base) if base else None, trained, written, seconds, saved, size,
                        str(work / "build" / "summary.md"))
+
+
+def changed_entries(cache: Path, since: float) -> int:
+    """Cache entries written since `since` (the workflow: `find -name state.json -newer .ci-build-start`). Counted
+    from the cache, not from results.json, so a build stopped by the training budget still saves its epochs."""
+    return sum(1 for p in Path(cache).rglob("state.json") if p.stat().st_mtime > since)
 
 
 def _reportgen(work: Path, args: list[str]) -> None:

@@ -73,14 +73,14 @@ def test_two_ci_runs_train_only_what_the_spec_change_touched(tmp_path, data_dir,
     spec, store, work = tmp_path / "experiments.toml", CacheStore(tmp_path / "store"), tmp_path / "runner"
     spec.write_text(TINY_SPEC)
     first = replay_run(work, store, spec, "smoke", "1", pdf=False)
-    assert (first.restored.how, first.runs_trained, first.saved, first.base) == ("miss", 4, True, None)
+    assert (first.restored.how, first.runs_trained, first.entries_written, first.saved, first.base) == ("miss", 4, 4, True, None)
     assert "No base build to compare with" in Path(first.summary).read_text()
 
     spec.write_text(TINY_SPEC.replace('runs = [{ model = "mlp", lr = 0.1, epochs = 3 }]',
                                       'runs = [{ model = "mlp", lr = 0.1, epochs = 4 }]'))  # question b only
     second = replay_run(work, store, spec, "smoke", "2", pdf=False)
     assert second.restored.key == first.key and second.restored.how.startswith("restore key reportgen-runs-e")
-    assert second.runs_trained == 1 and second.saved  # b's run extended by one epoch; a's four runs restored
+    assert (second.runs_trained, second.entries_written, second.saved) == (1, 1, True)  # b's run extended; a's restored
     summary = Path(second.summary).read_text()
     changes = summary[summary.index("### Changes"):]
     assert "**Question B** (`b`)" in changes and "**Question A**" not in changes
@@ -114,14 +114,15 @@ def test_the_workflow_validates_against_githubs_schema():
 
 def test_the_workflow_uses_the_replayed_keys_and_build_command():
     steps = workflow()["jobs"]["report"]["steps"]
-    text = json.dumps(steps)
-    assert "python -m benchmarks.ci_replay keys" in text  # the keys come from the code replayed here
+    keys = next(s for s in steps if s.get("id") == "keys")
+    assert "python -m benchmarks.ci_replay keys" in keys["run"]  # the keys come from the code replayed here
     restore = next(s for s in steps if str(s.get("uses", "")).startswith("actions/cache/restore@"))
-    assert restore["with"]["key"] == "${{ steps.keys.outputs.key }}"
-    assert restore["with"]["restore-keys"] == "${{ steps.keys.outputs.restore-keys }}"
-    assert restore["with"]["path"] == ".reportgen/cache"
+    assert restore["with"] == {"path": ".reportgen/cache", "key": "${{ steps.keys.outputs.key }}",
+                               "restore-keys": "${{ steps.keys.outputs.restore-keys }}"}
     save = next(s for s in steps if str(s.get("uses", "")).startswith("actions/cache/save@"))
-    assert save["with"]["key"] == "${{ steps.keys.outputs.key }}"
-    build = next(s for s in steps if s.get("id") == "build")
-    assert " ".join(build_command("$PROFILE", None)[1:]).replace("--profile $PROFILE ", "") in \
-        " ".join(build["run"].split()).replace('--profile "$PROFILE" ', "")
+    assert save["with"] == {"path": ".reportgen/cache", "key": "${{ steps.keys.outputs.key }}"}
+    assert "steps.build.outputs.trained != '0'" in save["if"]
+    build = " ".join(next(s for s in steps if s.get("id") == "build")["run"].split())
+    replayed = " ".join(build_command('"$PROFILE"', None))
+    assert f"reportgen {replayed}" in build
+    assert "find .reportgen/cache -name state.json -newer .ci-build-start" in build  # changed_entries' rule
