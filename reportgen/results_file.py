@@ -164,7 +164,8 @@ def _question(spec: Spec, qid: str, outcomes: list[RunOutcome], profile: str, sa
     # The report's own run points (aggregate_points), so the file and the tables group and summarise alike.
     points = aggregate_points(outcomes)
     answer, _findings = question_prose(spec, question, [p for p in points if p.result is not None], said, named)
-    return {"title": question.title, "part": question.part, "answer": answer, "trained": any(o.result for o in outcomes),
+    return {"title": question.title, "part": question.part, "answer": answer,
+            "trained": any(o.result for o in outcomes) if outcomes else None,  # None: data views, no runs
             "groups": [_group(p) for p in points],
             "checks": [asdict(c) for c in _checks(qid, question, outcomes, profile)]}
 

@@ -56,7 +56,7 @@ def _answer_text(question: dict) -> str:
         return " ".join(question["answer"])
     if "answer" not in question:
         return "_no answer in this results file (written by an older reportgen; rebuild to add it)._"
-    return "_not trained yet._" if not question.get("trained", True) else "_shown as data; no measured answer._"
+    return "_not trained yet._" if question.get("trained") is False else "_shown as data; no measured answer._"
 
 
 def _reproduction(doc: dict) -> str:
@@ -69,7 +69,7 @@ def _reproduction(doc: dict) -> str:
              + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."]
     outside = [c for c in checks if c.get("verdict") == "outside tolerance"]
     if outside:
-        rows = [(c["question"], c["label"], c["metric"], _value(c["reference"]), _value(c["measured"]),
+        rows = [(c["question"], c["label"], d.METRIC_NAMES.get(c["metric"], c["metric"]), _value(c["reference"]), _value(c["measured"]),
                  f"± {c['tolerance']:g}", c.get("reason", "")) for c in outside]
         lines += ["", _details(f"{len(outside)} outside tolerance",
                                _table(("question", "run", "metric", "reference", "measured", "tolerance", "why"), rows))]

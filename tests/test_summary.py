@@ -148,3 +148,15 @@ def test_runs_missing_from_the_cache_are_counted_in_the_heading(make_doc, tiny_s
     runs = [seed_run(0, [70.0, 80.0]), seed_run(1, [70.0, 80.0], missing=True)]
     doc = json.loads(json.dumps(results_document(load_spec(tiny_spec), "smoke", {"a": runs}, PROVENANCE)))
     assert "**1 run missing from the cache**" in summary_markdown(doc)
+
+
+def test_a_question_without_runs_is_shown_as_data_and_an_untrained_one_says_so(make_doc, tiny_spec):
+    from reportgen.results_file import results_document
+    from reportgen.spec import load_spec
+    from tests.test_results_file import PROVENANCE
+    from tests.test_stats import seed_run
+
+    doc = json.loads(json.dumps(results_document(load_spec(tiny_spec), "smoke",
+                                                 {"a": [seed_run(0, [70.0, 80.0], missing=True)], "b": []}, PROVENANCE)))
+    text = summary_markdown(doc)
+    assert "(`a`): _not trained yet._" in text and "(`b`): _shown as data; no measured answer._" in text
