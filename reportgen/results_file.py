@@ -88,12 +88,27 @@ def merge_documents(docs: list[tuple[Path, dict]]) -> dict:
                 raise ResultsFileError(f"{path}: question {qid!r} is also in another results file of this folder; "
                                        "give one file.")
             questions[qid] = question
-    provenance = dict(docs[0][1]["provenance"])
-    for key in provenance:
-        values = list(dict.fromkeys(json.dumps(doc["provenance"].get(key), sort_keys=True) for _, doc in docs))
-        if len(values) > 1:
-            provenance[key] = "mixed: " + "; ".join(values)
+    provenance = _merged_fields([doc["provenance"] for _, doc in docs])
     return {**docs[0][1], "provenance": provenance, "questions": questions}
+
+
+ADDITIVE = ("runs_trained", "trained_seconds")  # what each `run` command did itself adds up over the files
+
+
+def _merged_fields(parts: list[dict]) -> dict:
+    """Field by field: equal values kept, objects (versions) merged the same way, counts of what each
+    command trained added, and any other disagreement said as "mixed: a; b"."""
+    merged = {}
+    for key in dict.fromkeys(k for part in parts for k in part):
+        values = [part.get(key) for part in parts]
+        if all(isinstance(v, dict) for v in values):
+            merged[key] = _merged_fields(values)
+        elif key in ADDITIVE and all(isinstance(v, (int, float)) or v is None for v in values):
+            merged[key] = sum(v or 0 for v in values)
+        else:
+            distinct = list(dict.fromkeys(json.dumps(v, sort_keys=True) for v in values))
+            merged[key] = values[0] if len(distinct) == 1 else "mixed: " + "; ".join(distinct)
+    return merged
 
 
 def _read_one(path: Path) -> dict:

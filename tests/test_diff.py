@@ -237,6 +237,20 @@ def test_question_files_from_different_builds_say_so_in_the_provenance(make_doc,
     assert read_results(tmp_path)["provenance"]["profile"] == 'mixed: "smoke"; "cpu"'
 
 
+def test_question_files_merge_versions_field_by_field_and_add_what_each_run_trained(make_doc, tmp_path):
+    from reportgen.results_file import read_results
+
+    for qid, torch, trained in (("q1", "2.13", 3), ("q2", "2.14", 2)):
+        doc = as_question(make_doc({0.1: [80.0]}), qid)
+        doc["provenance"] |= {"runs_trained": trained, "versions": doc["provenance"]["versions"] | {"torch": torch}}
+        write(tmp_path / f"{qid}.results.json", doc)
+    provenance = read_results(tmp_path)["provenance"]
+    assert provenance["versions"]["torch"] == 'mixed: "2.13"; "2.14"' and provenance["runs_trained"] == 5
+    assert provenance["versions"]["python"] == make_doc({0.1: [80.0]})["provenance"]["versions"]["python"]
+    diff = diff_documents(make_doc({0.1: [80.0]}), read_results(tmp_path))  # a mixed version is a parameter, no crash
+    assert ("torch version", provenance["versions"]["torch"]) in {(p.name, p.b) for p in diff.parameters}
+
+
 def test_a_folder_without_results_is_an_error_naming_it(make_doc, tmp_path):
     write(tmp_path / "a" / "results.json", make_doc({0.1: [80.0]}))
     (tmp_path / "empty").mkdir()
