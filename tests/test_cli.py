@@ -176,6 +176,7 @@ def test_plan_with_everything_cached_says_so(tiny_spec, tmp_path, data_dir):
     invoke("run", "b", *common, "--data-dir", str(data_dir), "--no-report")
     result = invoke("plan", "b", *common)
     assert result.exit_code == 0 and "Nothing to train: all 1 runs are cached." in result.output
+    assert f"Run cache: {tiny_spec.parent / '.reportgen' / 'cache'}" in result.output.replace("\n", "")
 
 
 def test_a_build_in_a_log_prints_one_line_per_trained_run(tiny_spec, tmp_path, data_dir):
