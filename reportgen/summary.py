@@ -70,10 +70,16 @@ def _reproduction(doc: dict) -> str:
     outside = [c for c in checks if c.get("verdict") == "outside tolerance"]
     if outside:
         rows = [(c["question"], c["label"], d.METRIC_NAMES.get(c["metric"], c["metric"]), _value(c["reference"]), _value(c["measured"]),
-                 f"± {c['tolerance']:g}", c.get("reason", "")) for c in outside]
+                 _tolerance(c), c.get("reason", "")) for c in outside]
         lines += ["", _details(f"{len(outside)} outside tolerance",
                                _table(("question", "run", "metric", "reference", "measured", "tolerance", "why"), rows))]
     return "\n".join(lines)
+
+
+def _tolerance(check: dict) -> str:
+    """As the report's table says it: '± 2' around a number, 'exact' for a word such as "not reached"."""
+    numeric = isinstance(check.get("reference"), (int, float)) and isinstance(check.get("tolerance"), (int, float))
+    return f"± {check['tolerance']:g}" if numeric else "exact"
 
 
 def _no_base() -> str:
