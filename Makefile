@@ -19,7 +19,7 @@ endif
 
 PROFILE_ARG := $(if $(PROFILE),--profile $(PROFILE),)
 
-.PHONY: report test test-kernels bench clean install
+.PHONY: report test test-kernels bench clean clean-cache install
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -46,5 +46,9 @@ test-kernels: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.engine $(ARGS)
 
+# The run cache (.reportgen/cache beside the spec) survives `make clean`: retraining costs minutes to hours.
 clean:
 	rm -rf build
+
+clean-cache:
+	rm -rf .reportgen/cache

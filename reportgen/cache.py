@@ -25,6 +25,13 @@ from reportgen.results import EpochMetrics
 
 STATE_FILE = "state.json"
 REQUEST_FILE = "request.json"
+PROJECT_CACHE = Path(".reportgen") / "cache"  # beside the spec: every --out of the project shares it
+
+
+def default_cache_dir(spec_path: Path) -> Path:
+    """The project's run cache: `.reportgen/cache` in the spec's folder, whatever the output folder is,
+    so `reportgen run q1.3 --out elsewhere` reuses what `reportgen build` trained."""
+    return Path(spec_path).resolve().parent / PROJECT_CACHE
 
 
 @dataclass

@@ -48,7 +48,7 @@ ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="full, cpu 
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to train: auto picks CUDA when present.")]
 DataOpt = Annotated[Optional[Path], typer.Option("--data-dir", envvar="REPORTGEN_DATA_DIR",
                                                  help="Folder with the MNIST/Fashion-MNIST IDX files (else system folders, else download).")]
-CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", envvar="REPORTGEN_CACHE_DIR", help="Run cache (default: OUT/cache).")]
+CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", envvar="REPORTGEN_CACHE_DIR", help="Run cache (default: .reportgen/cache beside the spec, whatever --out is).")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Where the report, figures and tables go.")]
 ExecutorOpt = Annotated[ExecutorName, typer.Option(
     "--executor", help="local: train on this machine (--workers runs side by side); ray: on a Ray cluster.")]
@@ -60,6 +60,8 @@ SeedsOpt = Annotated[Optional[int], typer.Option("--seeds", min=1, max=50,
                                                   help="Seeds per run point, overriding the spec and profile (default: the profile's).")]
 TERMINAL_COLUMNS = ["model", "lr", "epochs_trained", "final_accuracy", "best_accuracy", "epochs_to_target", "stop_reason"]
 NoTrainOpt = Annotated[bool, typer.Option("--no-train", help="Render only what is cached; mark the rest as missing.")]
+SelfContainedOpt = Annotated[bool, typer.Option("--self-contained", help="Embed figures and CSV tables in the HTML "
+                                                "(data URIs): one file that works offline, e.g. as a CI artifact.")]
 
 
 @dataclass
@@ -104,8 +106,10 @@ def _open_session(spec_path: Path, profile: Optional[str], device: Device, data_
         from reportgen.errors import SpecError
 
         raise SpecError(f"--profile {resolved_profile!r}: unknown profile; the spec declares: {', '.join(spec.profiles)}")
+    from reportgen.cache import default_cache_dir
+
     return Session(spec_path, spec, resolved_profile, resolved_device, data_dir,
-                   cache_dir or out / "cache", out, seeds)
+                   cache_dir or default_cache_dir(spec_path), out, seeds)
 
 
 @app.command("list")
@@ -128,7 +132,7 @@ def run(
     spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
     data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"),
     executor: ExecutorOpt = ExecutorName.local, ray_address: RayAddressOpt = "auto", seeds: SeedsOpt = None,
-    workers: WorkersOpt = None,
+    workers: WorkersOpt = None, self_contained: SelfContainedOpt = False,
     report: Annotated[bool, typer.Option(help="Also write OUT/<id>.html and .pdf for each question.")] = True,
 ) -> None:
     """Train what the questions need (resuming from the cache), print their results, write their sections."""
@@ -143,7 +147,7 @@ def run(
         for qid in qids:
             _print_results(session, qid, outcomes[qid])
             if report:
-                _render(session, {qid: outcomes[qid]}, name=qid, trained=trained)
+                _render(session, {qid: outcomes[qid]}, name=qid, trained=trained, self_contained=self_contained)
 
 
 @app.command()
@@ -151,7 +155,7 @@ def build(
     spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
     data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"),
     executor: ExecutorOpt = ExecutorName.local, ray_address: RayAddressOpt = "auto", no_train: NoTrainOpt = False,
-    seeds: SeedsOpt = None, workers: WorkersOpt = None,
+    seeds: SeedsOpt = None, workers: WorkersOpt = None, self_contained: SelfContainedOpt = False,
     pdf: Annotated[bool, typer.Option(help="Also write the PDF (WeasyPrint).")] = True,
 ) -> None:
     """Train whatever is missing, then write OUT/report.html and OUT/report.pdf."""
@@ -162,7 +166,7 @@ def build(
         trained = {} if no_train else _train_missing(session, qids, executor, ray_address, workers)
         outcomes = _collect(session, qids)
         missing = sum(1 for runs in outcomes.values() for o in runs if o.result is None)
-        html, pdf_path = _render(session, outcomes, name="report", pdf=pdf, trained=trained)
+        html, pdf_path = _render(session, outcomes, name="report", pdf=pdf, trained=trained, self_contained=self_contained)
         console.print(f"Wrote {html}" + (f" and {pdf_path}" if pdf_path else "")
                       + (f" ({missing} runs missing, shown as placeholders)" if missing else ""))
 
@@ -176,6 +180,7 @@ def status(spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None,
         from reportgen.runner import cached_results
 
         session = _open_session(spec, profile, device, None, cache_dir, out, seeds=seeds)
+        _say_cache(session)
         users: dict[str, list[str]] = {}
         for qid in session.spec.questions:
             for run in plan_question(session.spec, qid, session.profile, session.device, session.seeds):
@@ -252,7 +257,8 @@ def clean(
 
 @app.command()
 def diff(
-    a: Annotated[Path, typer.Argument(help="The earlier build: a results.json, or a build folder holding one.")],
+    a: Annotated[Path, typer.Argument(help="The earlier build: a results file, or a folder where `build` (results.json) "
+                                                    "or `run` (<id>.results.json, one per question) wrote.")],
     b: Annotated[Path, typer.Argument(help="The later build, compared against A.")],
     tolerance: Annotated[float, typer.Option("--tolerance", min=0.0,
                                              help="Accuracy points a one-seed number may move before it counts (no noise estimate then).")] = DEFAULT_TOLERANCE,
@@ -273,9 +279,47 @@ def diff(
     raise typer.Exit(result.exit_code)
 
 
+@app.command()
+def summary(
+    results: Annotated[Path, typer.Argument(help="This build: a results file, or a folder where `build` or `run` wrote.")],
+    base: Annotated[Optional[Path], typer.Option("--base", help="A base build's results (file or folder) to compare "
+                                                 "with, e.g. the last main build's.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the Markdown here instead of stdout.")] = None,
+    report_url: Annotated[Optional[str], typer.Option("--report-url", help="A link to the full report (CI: the artifact or Pages).")] = None,
+    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0,
+                                             help="As for diff: accuracy points a one-seed number may move.")] = DEFAULT_TOLERANCE,
+) -> None:
+    """Write the answers, the reproduction counts and (with --base) the noise-aware diff as GitHub Markdown."""
+    with _user_errors():
+        from reportgen.diff import diff_documents
+        from reportgen.results_file import read_results
+        from reportgen.summary import summary_markdown
+
+        doc = read_results(results)
+        comparison = diff_documents(read_results(base), doc, tolerance, a_name=str(base), b_name=str(results)) if base else None
+        text = summary_markdown(doc, comparison, report_url)
+        if output is None:
+            print(text, end="")
+            return
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        errors.print(f"Wrote {output}", highlight=False)  # stderr: stdout may be piped into the job summary
+
+
 def _say_profile(session: Session) -> None:
     console.print(f"Profile [bold]{session.profile}[/] on [bold]{session.device}[/] "
                   f"({session.spec.profiles[session.profile].description})", highlight=False)
+    _say_cache(session)
+
+
+def _say_cache(session: Session) -> None:
+    """Where runs are looked up, and a hint when an older reportgen's cache (then OUT/cache) sits unused."""
+    console.print(f"Run cache: {session.cache_dir}", highlight=False)
+    old, new = session.out / "cache", Path(session.cache_dir)
+    if (old / "runs").is_dir() and not (new / "runs").exists():
+        console.print(f"[yellow]note:[/] {old} holds runs from an older reportgen (which cached under --out); "
+                      f"move them with `mkdir -p {new} && mv {old}/runs {new}/`, or pass --cache-dir {old}.",
+                      highlight=False)
 
 
 def _needed_keys(session: Session) -> set[str]:
@@ -308,7 +352,8 @@ def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ra
     actual = time.perf_counter() - started
     console.print(f"{progress.summary()} Wall time {format_seconds(actual)}, estimated {format_seconds(wall, estimate.total_marker)}.",
                   highlight=False)
-    return {"estimated_training_seconds": wall, "trained_seconds": actual, "workers": side_by_side}
+    return {"estimated_training_seconds": wall, "trained_seconds": actual, "workers": side_by_side,
+            "runs_trained": len(missing)}
 
 
 def _workers(session: Session, workers: Optional[int]) -> int:
@@ -415,7 +460,8 @@ def _collect(session: Session, qids: list[str]):
     return collect_outcomes(session.spec, qids, session.profile, session.device, session.cache_dir, session.seeds)
 
 
-def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Optional[dict[str, float]] = None):
+def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Optional[dict[str, float]] = None,
+            self_contained: bool = False):
     """`trained`: _train_missing's estimated and actual seconds, shown beside the training time."""
     from functools import partial
 
@@ -433,7 +479,8 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Op
     }
     loader = partial(load_split, data_dir=session.data_dir)
     write_results(results_document(session.spec, session.profile, outcomes, provenance), results_path(session.out, name))
-    return render_report(session.spec, session.profile, outcomes, session.out, provenance, loader, name=name, pdf=pdf)
+    return render_report(session.spec, session.profile, outcomes, session.out, provenance, loader, name=name, pdf=pdf,
+                         self_contained=self_contained)
 
 
 def _print_results(session: Session, qid: str, outcomes) -> None:

@@ -161,26 +161,54 @@ def _fmt_label(value: Any) -> str:
 
 
 def _diff_question(result: Diff, qid: str, ga: dict[str, dict], gb: dict[str, dict], names) -> None:
+    pairs = _changed_pairs([k for k in ga if k not in gb], [k for k in gb if k not in ga], ga, gb)
     for key, group in ga.items():
-        if key not in gb:
+        if key not in gb and key not in pairs:
             result.settings.append(RunSetting(qid, names(group["labels"]), "run group", "present", None))
+    paired_b = {kb for kb, _ in pairs.values()}
     for key, group in gb.items():
-        if key not in ga:
+        if key not in ga and key not in paired_b:
             result.settings.append(RunSetting(qid, names(group["labels"]), "run group", None, "present"))
     for key in (k for k in ga if k in gb):
         run = names(ga[key]["labels"])
         result.settings.extend(_setting_changes(qid, run, ga[key], gb[key]))
         result.moves.extend(_group_moves(qid, run, ga[key], gb[key], result.tolerance))
+    for key_a, (key_b, label) in pairs.items():
+        a, b = ga[key_a], gb[key_b]
+        run = f"{names(a['labels'])} → {label} {_fmt_label(b['labels'].get(label))}"
+        result.settings.append(RunSetting(qid, run, label, a["labels"].get(label), b["labels"].get(label)))
+        result.settings.extend(_setting_changes(qid, run, a, b, ignore=(label,)))
+        result.moves.extend(_group_moves(qid, run, a, b, result.tolerance))
 
 
-def _setting_changes(qid: str, run: str, a: dict, b: dict) -> list[RunSetting]:
+def _changed_pairs(only_a: list[str], only_b: list[str], ga: dict[str, dict], gb: dict[str, dict]) -> dict[str, tuple[str, str]]:
+    """Groups on one side only that are one edit apart: {A's key: (B's key, the label that changed)}.
+
+    A spec edit such as `epochs = 10` → `15` in one question gives its run point new labels; pairing the old
+    and the new group lets their numbers be compared. Only unambiguous pairs: each differs from the other in
+    exactly one label and from no other unmatched group in only one (a changed grid of rates stays unpaired).
+    """
+    def one_label(ka: str, kb: str) -> str | None:
+        la, lb = ga[ka]["labels"], gb[kb]["labels"]
+        differ = [k for k in sorted({*la, *lb}) if la.get(k) != lb.get(k)]
+        return differ[0] if len(differ) == 1 else None
+
+    near = {(ka, kb): label for ka in only_a for kb in only_b if (label := one_label(ka, kb))}
+    pairs = {}
+    for (ka, kb), label in near.items():
+        if sum(1 for a, _ in near if a == ka) == 1 and sum(1 for _, b in near if b == kb) == 1:
+            pairs[ka] = (kb, label)
+    return pairs
+
+
+def _setting_changes(qid: str, run: str, a: dict, b: dict, ignore: tuple[str, ...] = ()) -> list[RunSetting]:
     seeds_a, seeds_b = [s.get("seed") for s in a["seeds"]], [s.get("seed") for s in b["seeds"]]
     changes = [RunSetting(qid, run, "seeds", seeds_a, seeds_b)] if seeds_a != seeds_b else []
     requests_b = {s.get("seed"): s.get("request") or {} for s in b["seeds"]}
     differing: dict[str, tuple[Any, Any]] = {}
     for seed in a["seeds"]:
         ra, rb = seed.get("request") or {}, requests_b.get(seed.get("seed"))
-        for name in ([] if rb is None else sorted({*ra, *rb} - set(IGNORED_REQUEST_FIELDS))):
+        for name in ([] if rb is None else sorted({*ra, *rb} - {*IGNORED_REQUEST_FIELDS, *ignore})):
             if ra.get(name) != rb.get(name):
                 differing.setdefault(name, (ra.get(name), rb.get(name)))
     return changes + [RunSetting(qid, run, name, va, vb) for name, (va, vb) in differing.items()]

@@ -82,20 +82,21 @@ class ViewCanvas:
 
 def render_report(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]], out_dir: Path,
                   provenance: dict, load_split: Callable[[str, bool], Any], name: str = "report",
-                  pdf: bool = True) -> tuple[Path, Path | None]:
+                  pdf: bool = True, self_contained: bool = False) -> tuple[Path, Path | None]:
     """Write `out_dir/<name>.html` (and `.pdf`) for the questions in `outcomes`, in spec order.
 
     `outcomes` maps a question id to its planned runs with results (None = not in the cache);
-    a question without runs (data views only) is given an empty list.
+    a question without runs (data views only) is given an empty list. `self_contained`: figures and
+    CSV tables are embedded as data URIs, so the HTML file alone works offline (a CI artifact, a mail).
     """
     out_dir = Path(out_dir)
     for sub in ("figures", "tables"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     context = build_context(spec, profile, outcomes, out_dir, provenance, load_split)
     html_path = out_dir / f"{name}.html"
-    html_path = out_dir / f"{name}.html"
     partial = out_dir / f".{name}.html.partial"
-    partial.write_text(_environment().get_template("report.html.j2").render(**context), encoding="utf-8")
+    template = _environment(out_dir if self_contained else None).get_template("report.html.j2")
+    partial.write_text(template.render(**context), encoding="utf-8")
     partial.replace(html_path)
     pdf_path = out_dir / f"{name}.pdf" if pdf else None
     if pdf_path is not None:
@@ -156,11 +157,26 @@ def templates_dir(places: tuple[Path, ...] = TEMPLATE_PLACES) -> Path:
                          + ". Reinstall reportgen (pip install .) or run it from a checkout.")
 
 
-def _environment():
+def _environment(embed_from: Path | None = None):
+    """The templates' environment; its `asset` filter turns a relative figure or CSV path into a data URI of
+    the file under `embed_from` (None: the path stays a link beside the HTML)."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    return Environment(loader=FileSystemLoader(templates_dir()), autoescape=True, undefined=StrictUndefined,
-                       trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=FileSystemLoader(templates_dir()), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["asset"] = (lambda path: path) if embed_from is None else (lambda path: data_uri(embed_from / path))
+    return env
+
+
+MEDIA_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".csv": "text/csv"}
+
+
+def data_uri(path: Path) -> str:
+    """The file as a base64 data URI (base64 even for SVG: no quoting rules to get wrong inside src="...")."""
+    import base64
+
+    media = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    return f"data:{media};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
 # ---------------------------------------------------------------- sections
@@ -429,7 +445,8 @@ def _provenance(given: dict, outcomes: dict[str, list[RunOutcome]], qids: list[s
     named = {"profile": "Profile", "device": "Device", "spec_path": "Spec file", "spec_hash": "Spec sha256",
              "command": "Command", "total_training_seconds": "Training time (each run once)",
              "estimated_training_seconds": "Training wall time of this build, estimated beforehand",
-             "trained_seconds": "Training wall time of this build, actual", "workers": "Runs trained side by side"}
+             "trained_seconds": "Training wall time of this build, actual", "workers": "Runs trained side by side",
+             "runs_trained": "Runs trained by this build"}
     items = [(title, _duration(given[k]) if k.endswith("seconds") else str(given[k]))
              for k, title in named.items() if given.get(k) is not None]
     items += [(k.replace("_", " ").capitalize(), str(v)) for k, v in given.items()

@@ -16,6 +16,7 @@ import reportgen
 from reportgen.analysis import stats
 from reportgen.analysis.aggregate import PointOutcome, aggregate_points, seed_summary, seed_values, target_epochs
 from reportgen.analysis.metrics import metric
+from reportgen.analysis.noise import seeds_note
 from reportgen.errors import ResultsFileError
 from reportgen.results import RunOutcome
 from reportgen.spec import Spec
@@ -33,9 +34,13 @@ def results_path(out_dir: Path, name: str) -> Path:
 
 def results_document(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]], provenance: dict) -> dict:
     """The whole document as plain JSON values (NaN and ±inf written as the strings "NaN", "Infinity")."""
-    questions = {qid: _question(spec, qid, outcomes[qid], profile) for qid in spec.questions if qid in outcomes}
+    said: set[str] = set()  # shared as the report shares them, so the answers read as the report's do
+    named: set[str] = set()
+    questions = {qid: _question(spec, qid, outcomes[qid], profile, said, named)
+                 for qid in spec.questions if qid in outcomes}
+    points = [p for qid in questions for p in aggregate_points(outcomes[qid])]
     return _plain({"schema": SCHEMA, "title": spec.title, "provenance": _provenance(provenance),
-                   "questions": questions})
+                   "noise_note": seeds_note(points), "questions": questions})
 
 
 def write_results(doc: dict, path: Path) -> Path:
@@ -53,16 +58,65 @@ def write_results(doc: dict, path: Path) -> Path:
 
 
 def read_results(path: Path) -> dict:
-    """A results document from a file, or from the results.json in a build folder; ResultsFileError
-    naming the file when it is missing, not JSON, or not a results document this version reads."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / FILE_NAME
+    """A results document from a file or a folder (results_files); ResultsFileError naming the file when it
+    is missing, not JSON, or not a results document this version reads."""
+    docs = [(p, _read_one(p)) for p in results_files(Path(path))]
+    return docs[0][1] if len(docs) == 1 else merge_documents(docs)
+
+
+def results_files(path: Path) -> list[Path]:
+    """The results file(s) a path means: the file itself; in a folder, the build's results.json, else every
+    question's `<id>.results.json` that `reportgen run` wrote there (in name order)."""
+    if not path.is_dir():
+        return [path]
+    if (path / FILE_NAME).is_file():
+        return [path / FILE_NAME]  # a whole build; sections run into the same folder are parts of it
+    found = sorted(p for p in path.glob(f"*.{FILE_NAME}") if not p.name.startswith("."))
+    if not found:
+        raise ResultsFileError(f"{path}: no {FILE_NAME} and no <id>.{FILE_NAME} in this folder (give a results file, "
+                               f"or a folder where `reportgen build` or `reportgen run` wrote one).")
+    return found
+
+
+def merge_documents(docs: list[tuple[Path, dict]]) -> dict:
+    """Several questions' files (`reportgen run q1.2`, `run q1.3`) as one document: their questions in file order.
+    A provenance field the files disagree on (say, the spec's hash) reads "mixed: x; y" rather than picking one."""
+    questions: dict[str, Any] = {}
+    for path, doc in docs:
+        for qid, question in doc["questions"].items():
+            if qid in questions:
+                raise ResultsFileError(f"{path}: question {qid!r} is also in another results file of this folder; "
+                                       "give one file.")
+            questions[qid] = question
+    provenance = _merged_fields([doc["provenance"] for _, doc in docs])
+    return {**docs[0][1], "provenance": provenance, "questions": questions}
+
+
+ADDITIVE = ("runs_trained", "trained_seconds")  # what each `run` command did itself adds up over the files
+
+
+def _merged_fields(parts: list[dict]) -> dict:
+    """Field by field: equal values kept, objects (versions) merged the same way, counts of what each
+    command trained added, and any other disagreement said as "mixed: a; b"."""
+    merged = {}
+    for key in dict.fromkeys(k for part in parts for k in part):
+        values = [part.get(key) for part in parts]
+        if all(isinstance(v, dict) for v in values):
+            merged[key] = _merged_fields(values)
+        elif key in ADDITIVE and all(isinstance(v, (int, float)) or v is None for v in values):
+            merged[key] = sum(v or 0 for v in values)
+        else:
+            distinct = list(dict.fromkeys(json.dumps(v, sort_keys=True) for v in values))
+            merged[key] = values[0] if len(distinct) == 1 else "mixed: " + "; ".join(distinct)
+    return merged
+
+
+def _read_one(path: Path) -> dict:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ResultsFileError(f"{path}: no such file (give a results.json or a build folder holding one; "
-                               "`reportgen build` writes it).") from None
+        raise ResultsFileError(f"{path}: no such file (give a results.json, a <id>.results.json, or a folder "
+                               "holding them; `reportgen build` and `reportgen run` write them).") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ResultsFileError(f"{path}: cannot be read ({getattr(err, 'strerror', None) or err}).") from None
     except ValueError as err:
@@ -101,7 +155,10 @@ def _expect(ok: bool, path: Path, key: str, what: str) -> None:
 def _provenance(given: dict) -> dict[str, Any]:
     return {"spec_path": given.get("spec_path"), "spec_sha256": given.get("spec_hash"),
             "profile": given.get("profile"), "device": given.get("device"), "command": given.get("command"),
-            "total_training_seconds": given.get("total_training_seconds"), "versions": _versions()}
+            "total_training_seconds": given.get("total_training_seconds"),
+            # What this build itself trained (0 runs when the cache held everything): CI's job summary says it.
+            "runs_trained": given.get("runs_trained", 0), "trained_seconds": given.get("trained_seconds"),
+            "versions": _versions()}
 
 
 def _versions() -> dict[str, str]:
@@ -114,10 +171,17 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _question(spec: Spec, qid: str, outcomes: list[RunOutcome], profile: str) -> dict[str, Any]:
+def _question(spec: Spec, qid: str, outcomes: list[RunOutcome], profile: str, said: set[str],
+              named: set[str]) -> dict[str, Any]:
+    from reportgen.analysis.answers import question_prose
+
     question = spec.questions[qid]
     # The report's own run points (aggregate_points), so the file and the tables group and summarise alike.
-    return {"title": question.title, "groups": [_group(p) for p in aggregate_points(outcomes)],
+    points = aggregate_points(outcomes)
+    answer, _findings = question_prose(spec, question, [p for p in points if p.result is not None], said, named)
+    return {"title": question.title, "part": question.part, "answer": answer,
+            "trained": any(o.result for o in outcomes) if outcomes else None,  # None: data views, no runs
+            "groups": [_group(p) for p in points],
             "checks": [asdict(c) for c in _checks(qid, question, outcomes, profile)]}
 
 

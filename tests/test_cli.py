@@ -13,7 +13,7 @@ def invoke(*args: str):
     return runner.invoke(app, list(args))
 
 
-@pytest.mark.parametrize("command", [[], ["list"], ["run"], ["build"], ["status"], ["clean"], ["plan"], ["vocab"], ["diff"]])
+@pytest.mark.parametrize("command", [[], ["list"], ["run"], ["build"], ["status"], ["clean"], ["plan"], ["vocab"], ["diff"], ["summary"]])
 def test_every_command_explains_itself(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0
@@ -62,6 +62,36 @@ def test_run_trains_then_a_second_run_trains_nothing(tiny_spec, tmp_path, data_d
     assert "4 cached, 0 to train" in second.output
 
 
+def test_run_with_another_out_reuses_the_projects_cache(tiny_spec, tmp_path, data_dir):
+    common = ["--spec", str(tiny_spec), "--profile", "smoke", "--data-dir", str(data_dir), "--no-report"]
+    first = invoke("run", "a", *common, "--out", str(tmp_path / "build"))
+    assert first.exit_code == 0, first.output
+    assert "4 to train" in first.output
+    elsewhere = invoke("run", "a", *common, "--out", str(tmp_path / "elsewhere"))
+    assert elsewhere.exit_code == 0, elsewhere.output
+    assert "4 cached, 0 to train" in elsewhere.output
+    cache = tiny_spec.parent / ".reportgen" / "cache"
+    assert f"Run cache: {cache}" in elsewhere.output.replace("\n", "")
+    assert len([p for p in (cache / "runs").glob("??/*") if p.is_dir()]) == 4
+    assert not (tmp_path / "build" / "cache").exists() and not (tmp_path / "elsewhere" / "cache").exists()
+
+
+def test_cache_dir_option_and_environment_override_the_default(tiny_spec, tmp_path, monkeypatch):
+    common = ["--spec", str(tiny_spec), "--profile", "smoke", "--device", "cpu"]
+    by_option = invoke("status", *common, "--cache-dir", str(tmp_path / "mine"))
+    assert f"Run cache: {tmp_path / 'mine'}" in by_option.output.replace("\n", ""), by_option.output
+    monkeypatch.setenv("REPORTGEN_CACHE_DIR", str(tmp_path / "from-env"))
+    by_env = invoke("status", *common)
+    assert f"Run cache: {tmp_path / 'from-env'}" in by_env.output.replace("\n", ""), by_env.output
+
+
+def test_an_older_cache_under_out_is_pointed_out(tiny_spec, tmp_path):
+    (tmp_path / "out" / "cache" / "runs").mkdir(parents=True)
+    result = invoke("status", "--spec", str(tiny_spec), "--profile", "smoke", "--device", "cpu", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "older reportgen" in result.output and "mv " in result.output
+
+
 def test_status_and_clean(tiny_spec, tmp_path, data_dir):
     common = ["--spec", str(tiny_spec), "--profile", "smoke", "--out", str(tmp_path / "out")]
     invoke("run", "b", *common, "--data-dir", str(data_dir), "--no-report")
@@ -92,7 +122,7 @@ def test_build_reports_training_time_counting_shared_runs_once(tiny_spec, tmp_pa
     from reportgen.spec import load_spec
 
     spec = load_spec(tiny_spec)
-    outcomes = collect_outcomes(spec, list(spec.questions), "smoke", "cpu", out / "cache")
+    outcomes = collect_outcomes(spec, list(spec.questions), "smoke", "cpu", tiny_spec.parent / ".reportgen" / "cache")
     per_question = training_seconds(outcomes)
     assert 0 < total_training_seconds(outcomes) < sum(per_question.values())  # q b reuses a run of q a
 
@@ -146,6 +176,7 @@ def test_plan_with_everything_cached_says_so(tiny_spec, tmp_path, data_dir):
     invoke("run", "b", *common, "--data-dir", str(data_dir), "--no-report")
     result = invoke("plan", "b", *common)
     assert result.exit_code == 0 and "Nothing to train: all 1 runs are cached." in result.output
+    assert f"Run cache: {tiny_spec.parent / '.reportgen' / 'cache'}" in result.output.replace("\n", "")
 
 
 def test_a_build_in_a_log_prints_one_line_per_trained_run(tiny_spec, tmp_path, data_dir):

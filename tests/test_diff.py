@@ -55,12 +55,22 @@ def test_a_number_within_seed_noise_is_listed_but_not_counted(make_doc):
     assert diff.exit_code == 0
 
 
-def test_a_changed_learning_rate_is_a_group_only_in_a_and_one_only_in_b(make_doc):
-    diff = diff_documents(make_doc({0.1: [80.0, 81.0], 0.01: [70.0, 71.0]}),
-                          make_doc({0.2: [80.0, 81.0], 0.01: [70.0, 71.0]}))
+def test_a_changed_grid_of_rates_is_groups_only_in_a_and_only_in_b(make_doc):
+    diff = diff_documents(make_doc({0.1: [80.0, 81.0], 0.01: [70.0, 71.0], 0.001: [60.0, 61.0]}),
+                          make_doc({0.2: [80.0, 81.0], 0.02: [70.0, 71.0], 0.001: [60.0, 61.0]}))
     only = [(s.run, s.a, s.b) for s in diff.settings]
-    assert only == [("MLP, lr 0.1", "present", None), ("MLP, lr 0.2", None, "present")]
-    assert not diff.moves  # the unchanged lr 0.01 group is matched and equal
+    assert only == [("MLP, lr 0.1", "present", None), ("MLP, lr 0.01", "present", None),
+                    ("MLP, lr 0.2", None, "present"), ("MLP, lr 0.02", None, "present")]  # which is which: ambiguous
+    assert not diff.moves  # the unchanged lr 0.001 group is matched and equal
+    assert diff.exit_code == 1
+
+
+def test_one_changed_label_pairs_the_old_and_new_group_and_compares_their_numbers(make_doc):
+    diff = diff_documents(make_doc({0.1: [80.0, 80.4, 79.8], 0.01: [70.0, 71.0]}),
+                          make_doc({0.2: [85.1, 84.8, 85.3], 0.01: [70.0, 71.0]}))
+    assert [(s.run, s.setting, s.a, s.b) for s in diff.settings] == [("MLP, lr 0.1 → lr 0.2", "lr", 0.1, 0.2)]
+    move = only_move(diff)
+    assert move.run == "MLP, lr 0.1 → lr 0.2" and move.verdict == BEYOND_NOISE and move.moved
     assert diff.exit_code == 1
 
 
@@ -119,8 +129,8 @@ def test_a_seed_that_diverged_in_b_only_is_a_changed_outcome(make_doc, tiny_spec
 
 
 def test_terminal_output_fits_80_columns_and_says_when_there_is_no_noise_estimate(make_doc):
-    diff = diff_documents(make_doc({0.1: [80.0], 0.01: [70.0, 71.0, 69.0]}),
-                          make_doc({0.2: [81.0], 0.01: [75.0, 76.0, 74.5]}))
+    diff = diff_documents(make_doc({0.1: [80.0], 0.3: [80.0], 0.01: [70.0, 71.0, 69.0]}),
+                          make_doc({0.2: [81.0], 0.4: [81.0], 0.01: [75.0, 76.0, 74.5]}))  # two new rates: unpaired
     console = Console(width=80, record=True, file=open("/dev/null", "w"))
     for part in terminal_report(diff):
         console.print(part)
@@ -190,3 +200,61 @@ def test_a_changed_parameter_count_is_a_change_not_a_noise_question(make_doc, ti
                             for x in (runs, bigger)))
     move = only_move(diff, "params")
     assert (move.difference, move.verdict, move.comparison, move.moved) == (3000.0, CHANGED, None, True)
+
+
+def as_question(doc: dict, qid: str) -> dict:
+    """The document with its one question renamed, as `reportgen run <qid>` would have written it."""
+    (question,) = doc["questions"].values()
+    return {**doc, "questions": {qid: question}}
+
+
+def test_diff_takes_folders_of_question_files_that_run_writes(make_doc, tmp_path):
+    for side, accs in (("a", [80.0, 80.4, 79.8]), ("b", [85.1, 84.8, 85.3])):
+        write(tmp_path / side / "q1.results.json", as_question(make_doc({0.1: [70.0, 70.5, 69.8]}), "q1"))
+        write(tmp_path / side / "q2.results.json", as_question(make_doc({0.1: accs}), "q2"))
+    result = CliRunner().invoke(app, ["diff", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert result.exit_code == 1, result.output
+    from reportgen.results_file import read_results
+
+    diff = diff_documents(read_results(tmp_path / "a"), read_results(tmp_path / "b"))
+    assert {m.question for m in diff.moves} == {"q2"} and list(diff.titles) == ["q1", "q2"]
+
+
+def test_a_build_folders_results_json_wins_over_question_files_beside_it(make_doc, tmp_path):
+    from reportgen.results_file import read_results, results_files
+
+    write(tmp_path / "results.json", make_doc({0.1: [80.0]}))
+    write(tmp_path / "q9.results.json", as_question(make_doc({0.1: [10.0]}), "q9"))
+    assert results_files(tmp_path) == [tmp_path / "results.json"]
+    assert list(read_results(tmp_path)["questions"]) == ["a"]
+
+
+def test_question_files_from_different_builds_say_so_in_the_provenance(make_doc, tmp_path):
+    from reportgen.results_file import read_results
+
+    write(tmp_path / "q1.results.json", as_question(make_doc({0.1: [80.0]}), "q1"))
+    write(tmp_path / "q2.results.json", as_question(make_doc({0.1: [80.0]}, provenance=PROVENANCE | {"profile": "cpu"}), "q2"))
+    assert read_results(tmp_path)["provenance"]["profile"] == 'mixed: "smoke"; "cpu"'
+
+
+def test_question_files_merge_versions_field_by_field_and_add_what_each_run_trained(make_doc, tmp_path):
+    from reportgen.results_file import read_results
+
+    for qid, torch, trained in (("q1", "2.13", 3), ("q2", "2.14", 2)):
+        doc = as_question(make_doc({0.1: [80.0]}), qid)
+        doc["provenance"] |= {"runs_trained": trained, "versions": doc["provenance"]["versions"] | {"torch": torch}}
+        write(tmp_path / f"{qid}.results.json", doc)
+    provenance = read_results(tmp_path)["provenance"]
+    assert provenance["versions"]["torch"] == 'mixed: "2.13"; "2.14"' and provenance["runs_trained"] == 5
+    assert provenance["versions"]["python"] == make_doc({0.1: [80.0]})["provenance"]["versions"]["python"]
+    diff = diff_documents(make_doc({0.1: [80.0]}), read_results(tmp_path))  # a mixed version is a parameter, no crash
+    assert ("torch version", provenance["versions"]["torch"]) in {(p.name, p.b) for p in diff.parameters}
+
+
+def test_a_folder_without_results_is_an_error_naming_it(make_doc, tmp_path):
+    write(tmp_path / "a" / "results.json", make_doc({0.1: [80.0]}))
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(app, ["diff", str(tmp_path / "a"), str(tmp_path / "empty")])
+    assert result.exit_code == 2, result.output
+    said = result.output.replace("\n", "")
+    assert str(tmp_path / "empty") in said and "reportgen run" in said

@@ -118,7 +118,8 @@ def test_the_cli_through_ray_writes_the_same_cache_as_local(tiny_spec, tmp_path,
 
     def run_cli(out: Path, *executor: str):
         return CliRunner().invoke(app, ["run", "a", "b", "--spec", str(tiny_spec), "--profile", "smoke", "--device", "cpu",
-                                        "--out", str(out), "--data-dir", str(data_dir), "--no-report", *executor])
+                                        "--out", str(out), "--cache-dir", str(out / "cache"), "--data-dir", str(data_dir),
+                                        "--no-report", *executor])
 
     local, remote = run_cli(tmp_path / "local"), run_cli(tmp_path / "ray", "--executor", "ray")
     assert local.exit_code == 0, local.output

@@ -71,7 +71,7 @@ def test_killed_while_rendering(tiny_spec, tmp_path, data_dir, sig, marker):
     pdf = out / "report.pdf"
     assert not pdf.exists() or pdf.read_bytes().rstrip().endswith(b"%%EOF")
     spec = load_spec(tiny_spec)
-    assert all(cached_results(out / "cache", job) for job in plan_jobs(spec, list(spec.questions), "smoke", "cpu"))
+    assert all(cached_results(tiny_spec.parent / ".reportgen" / "cache", job) for job in plan_jobs(spec, list(spec.questions), "smoke", "cpu"))
 
     again = subprocess.run(build_command(tiny_spec, out, data_dir, "--no-train"), capture_output=True, text=True)
     assert again.returncode == 0, again.stdout + again.stderr

@@ -300,6 +300,23 @@ def test_render_without_pdf_and_for_one_question(spec, tmp_path):
     assert re.findall(r'data-question="([^"]+)"', html.read_text()) == ["q.target"]
 
 
+def test_a_self_contained_report_embeds_every_figure_and_table(spec, rendered, tmp_path):
+    import base64
+
+    out, _, _, linked = rendered
+    html, _ = render_report(spec, "cpu", make_outcomes(spec), tmp_path, PROVENANCE, fake_load_split, pdf=False,
+                            self_contained=True)
+    text = html.read_text(encoding="utf-8")
+    sources = re.findall(r'<img src="([^"]+)"', text)
+    assert len(sources) == len(re.findall(r'<img src="([^"]+)"', linked)) == 5
+    for src, path in zip(sources, re.findall(r'<img src="([^"]+)"', linked)):
+        assert src.startswith("data:image/svg+xml;base64,")
+        assert base64.b64decode(src.split(",", 1)[1]) == (out / path).read_bytes()  # the very file, whole
+    csv = re.findall(r'<a class="csv" href="([^"]+)"', text)
+    assert csv and all(href.startswith("data:text/csv;base64,") for href in csv)
+    assert not re.search(r'(src|href)="(figures|tables)/', text)  # nothing left to fetch beside the file
+
+
 def test_describe_protocol_lists_each_value_once(spec):
     runs = make_outcomes(spec)["q.both"]
     text = "; ".join(describe_protocol(runs))

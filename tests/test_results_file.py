@@ -58,7 +58,7 @@ def test_its_numbers_are_those_of_the_cached_runs(smoke_build):
 
     spec_path, out = smoke_build
     spec = load_spec(spec_path)
-    outcomes = collect_outcomes(spec, list(spec.questions), "smoke", "cpu", out / "cache", seeds=2)
+    outcomes = collect_outcomes(spec, list(spec.questions), "smoke", "cpu", spec_path.parent / ".reportgen" / "cache", seeds=2)
     doc = read_results(out / "results.json")
     for qid, runs in outcomes.items():
         by_key = {s["key"]: s for g in doc["questions"][qid]["groups"] for s in g["seeds"]}
