@@ -228,3 +228,24 @@ def _unique(runs: list[PlannedRun]) -> list[PlannedRun]:
             seen.add(ident)
             unique.append(run)
     return unique
+
+
+def check_models(spec: Spec, runs: Iterable[PlannedRun]) -> None:
+    """Each model preset built (on the meta device) for each data shape it meets, and given a batch,
+    before anything trains: a model that cannot take the data or does not give one logit per class is
+    a SpecError naming the preset and the data set."""
+    from reportgen.models import check_model_fits, request_inputs
+
+    seen = set()
+    for run in runs:
+        name, inputs = run.labels["model"], request_inputs(run.request)
+        if (name, inputs) in seen:
+            continue
+        seen.add((name, inputs))
+        preset = spec.models[name]
+        try:
+            check_model_fits(preset.arch, dict(preset.args), inputs, f'models."{name}"', spec.base_dir)
+        except SpecError as err:
+            channels, size, _ = inputs.shape
+            raise SpecError(f"{err} (question {run.question!r}, data set {run.request['dataset']!r}: {channels} × "
+                            f"{size} × {size} inputs, {inputs.classes} classes)") from None

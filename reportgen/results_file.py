@@ -101,7 +101,8 @@ def _expect(ok: bool, path: Path, key: str, what: str) -> None:
 def _provenance(given: dict) -> dict[str, Any]:
     return {"spec_path": given.get("spec_path"), "spec_sha256": given.get("spec_hash"),
             "profile": given.get("profile"), "device": given.get("device"), "command": given.get("command"),
-            "total_training_seconds": given.get("total_training_seconds"), "versions": _versions()}
+            "total_training_seconds": given.get("total_training_seconds"), "versions": _versions(),
+            "datasets": given.get("datasets") or {}}  # the spec's own data sets (sources.used_data), by name
 
 
 def _versions() -> dict[str, str]:

@@ -345,3 +345,45 @@ def split_loader(datasets: dict[str, Any], base_dir: Path, data_dir: Path | None
         request = {"dataset": name, **described.request_fields(datasets[name])}
         return request_splits(request)[0 if train else 1]
     return load
+
+
+# ---------------------------------------------------------------- the cache's record of the data it has seen
+
+DATA_RECORD = "datasets.json"  # in the cache root: per data set, the content digest its runs were first trained on
+
+
+def used_data(requests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The referenced data sets these requests use: name → location, digest, shape, classes, sizes."""
+    return {r["dataset"]: {"location": r["locations"]["data"], "kind": r["data"]["kind"], "sha256": r["data"]["sha256"],
+                           "shape": r["data"]["shape"], "classes": r["data"]["classes"], "sizes": r["data"]["sizes"]}
+            for r in requests if "data" in r}
+
+
+def data_changes(cache_root: Path, used: dict[str, dict[str, Any]]) -> list[str]:
+    """One sentence per data set whose content differs from what the cache recorded on its first use."""
+    recorded = _read_record(cache_root)
+    notes = []
+    for name, now in used.items():
+        before = recorded.get(name)
+        if before and before["sha256"] != now["sha256"]:
+            notes.append(f"Data set {name!r} ({now['location']}) changed since the cache recorded it (content sha256 "
+                         f"{before['sha256'][:12]}… then, {now['sha256'][:12]}… now): its runs train anew; the runs of "
+                         "the old data stay cached (`reportgen clean --unused` removes them).")
+    return notes
+
+
+def record_data(cache_root: Path, used: dict[str, dict[str, Any]]) -> None:
+    """Record each data set's digest as the one its cached runs use (on first use, and after a change)."""
+    from reportgen.cache import write_atomic
+
+    record = _read_record(cache_root)
+    if not cache_root.is_dir() or all(record.get(name, {}).get("sha256") == now["sha256"] for name, now in used.items()):
+        return  # no cache yet (nothing trained), or nothing new to record
+    write_atomic(cache_root / DATA_RECORD, json.dumps(record | used, indent=1, sort_keys=True).encode())
+
+
+def _read_record(cache_root: Path) -> dict[str, Any]:
+    try:
+        return json.loads((cache_root / DATA_RECORD).read_text())
+    except (OSError, ValueError):  # none yet, or damaged: nothing recorded
+        return {}

@@ -198,7 +198,7 @@ class Spec(_Model):
     seeds: Seeds = 1  # seeds per run point unless a profile, protocol or grid says otherwise
     protocols: dict[str, RunParams] = {}
     models: dict[str, ModelPreset]
-    profiles: dict[str, Profile] = {}  # full, cpu and smoke exist whether declared or not (see _all_profiles)
+    profiles: dict[str, Profile] = Field({}, validate_default=True)  # full, cpu and smoke exist whether declared or not (see _all_profiles)
     datasets: dict[str, SerializeAsAny[Args]] = {}  # data sets by reference (sources.SOURCES), by the spec's name
     questions: dict[str, Question]
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)  # the spec's folder: references are relative to it
@@ -208,7 +208,7 @@ class Spec(_Model):
     @field_validator("profiles")
     @classmethod
     def _all_profiles(cls, profiles: dict[str, Profile]) -> dict[str, Profile]:
-        undeclared = {name: Profile(description="Declared by no overlay: every protocol as the spec writes it.")
+        undeclared = {name: Profile(description="not declared by the spec: every protocol as written")
                       for name in PROFILE_NAMES if name not in profiles}
         return {**profiles, **undeclared}
 
