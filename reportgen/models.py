@@ -76,9 +76,11 @@ def args_model(name: str, builder: Callable[..., Any]) -> type[Args]:
     for p in inspect.signature(target).parameters.values():
         if p.name in ("self", INPUT_SHAPE) or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        default = None if p.name == CLASSES and p.default is p.empty else p.default
         annotation = hints.get(p.name, Any)
-        fields[p.name] = (typing.Optional[annotation] if default is None else annotation, ... if default is p.empty else default)
+        if p.name == CLASSES:  # the data's class count unless the spec sets it
+            fields[p.name] = (typing.Optional[annotation], Field(None, description="None: the data set's class count"))
+            continue
+        fields[p.name] = (annotation, ... if p.default is p.empty else p.default)
     return create_model(f"{name}_args".replace(":", "_").replace("/", "_").replace(".", "_"), __base__=Args, **fields)
 
 
