@@ -256,7 +256,8 @@ def _input_sizes(planned: list) -> str:
     sizes = {}
     for p in planned:
         size = p.labels.get("image_size") or p.request.get("image_size")
-        if size and size != 28:
+        native = p.request["data"]["shape"][-1] if "data" in p.request else 28  # a referenced data set's own size
+        if size and size != native:
             sizes.setdefault(size, []).append(naming.model_label(p))
     return "; ".join(f"input resized to {s} × {s} px for {', '.join(dict.fromkeys(m))}" for s, m in sizes.items())
 

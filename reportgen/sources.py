@@ -31,21 +31,18 @@ class NpzArgs(Args):
                                   "(or x and y), optional classes (names)")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="share of x, y held out as the test split (a fixed "
                                                                "shuffle) when the file has no x_train/x_test")
-    title: str = Field("", description="the name the report uses (default: the spec's name for it)")
 
 
 class ImageFolderArgs(Args):
     kind: Literal["image_folder"]
     path: str = Field(description="folder with train/<class>/<image> and test/<class>/<image>, relative to the spec; "
                                   "class names are the subfolder names")
-    title: str = Field("", description="the name the report uses (default: the spec's name for it)")
 
 
 class TorchvisionArgs(Args):
     kind: Literal["torchvision"]
     name: str = Field(description="a class of torchvision.datasets, e.g. CIFAR10, KMNIST, SVHN")
     root: str = Field("", description=f"its root folder, relative to the spec (default: ${ENV_VAR}); never downloads")
-    title: str = Field("", description="the name the report uses (default: the spec's name for it)")
 
 
 @dataclass(frozen=True)
@@ -63,8 +60,7 @@ SOURCES: Registry[SourceKind] = Registry("data-set kind")
 class DataDescription:
     """What a plan needs of a referenced data set, and what the provenance records."""
 
-    name: str  # the spec's name for it
-    title: str
+    name: str  # the spec's name for it, which the report uses
     kind: str
     location: str  # absolute path of the file, folder or root
     sha256: str  # of the decoded content: images, labels and class names of both splits
@@ -73,7 +69,7 @@ class DataDescription:
     sizes: tuple[int, int]  # (training, test) samples
 
     def request_fields(self, args: Args) -> dict[str, Any]:
-        kept = {k: v for k, v in args.model_dump().items() if k not in LOCATION_ARGS + ("kind", "title")}
+        kept = {k: v for k, v in args.model_dump().items() if k not in LOCATION_ARGS + ("kind",)}
         return {"data": {"kind": self.kind, "args": kept, "sha256": self.sha256, "shape": list(self.shape),
                          "classes": len(self.classes), "sizes": list(self.sizes)},
                 "locations": {"data": self.location}}
@@ -109,8 +105,8 @@ def load_arrays(name: str, args: Any, location: Path) -> tuple[Any, Any]:
 def _load_cached(name: str, args: Any, location: str, stamp: tuple) -> tuple[Any, Any]:
     try:
         train, test = SOURCES.get(args.kind).load(args, Path(location))
-    except DataError as err:
-        raise DataError(f"datasets.{name}: {err}") from None
+    except (DataError, SpecError) as err:  # the message names the spec's key
+        raise type(err)(f"datasets.{name}: {err}") from None
     for split, which in ((train, "training"), (test, "test")):
         split.check(f"datasets.{name}", which, location)
     return train, test
@@ -134,7 +130,7 @@ def _describe(name: str, args: Any, location: Path, train: "_Arrays", test: "_Ar
     digest.update(json.dumps(list(train.classes)).encode())
     images = train.images
     shape = (1, *images.shape[1:]) if images.ndim == 3 else tuple(images.shape[1:])
-    return DataDescription(name, args.title or name, args.kind, str(location), digest.hexdigest(), shape,
+    return DataDescription(name, args.kind, str(location), digest.hexdigest(), shape,
                            train.classes, (len(train.labels), len(test.labels)))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, SerializeAsAny, ValidationError,
-                      field_validator, model_validator)
+                      ValidationInfo, field_validator, model_validator)
 
 from reportgen.analysis.metrics import names_of_kind
 from reportgen.datasets import DATASETS
@@ -122,15 +122,23 @@ def _parse_views(raw: Any) -> list[ViewArgs]:
     return parsed
 
 
-def _parse_observers(raw: Any) -> list[Observer]:
-    """Each observer's `args` through its own arguments model (analysis.observations.OBSERVERS)."""
+def _parse_observers(raw: Any, base_dir: Path) -> list[Observer]:
+    """Each observer's `args` through its own arguments model (analysis.observations.OBSERVERS); a `kind`
+    that is a reference ('observers.py:fn') is the spec's own observer, registered first."""
     from reportgen.analysis.observations import OBSERVERS
+    from reportgen.analysis.user_code import register_observer
+    from reportgen.references import is_reference
 
     parsed = []
     for i, item in enumerate(_table_list(raw, "observers")):
         if isinstance(item, Observer):
             parsed.append(item)
             continue
+        if isinstance(item, dict) and is_reference(str(item.get("kind", ""))):
+            try:
+                register_observer(item["kind"], base_dir, "kind")
+            except SpecError as err:  # as a ValueError, so that the message gets the question's key path
+                raise VocabularyError(f"[{i}].kind", str(err).removeprefix("kind: ")) from None
         kind = _kind_of(item, i, OBSERVERS.names(), "observer")
         unknown = sorted(set(item) - {"kind", "args"})
         if unknown:
@@ -188,7 +196,28 @@ class Question(_Model):
     references: list[Reference] = []
 
     _views = field_validator("views", mode="before")(lambda cls, raw: _parse_views(raw))
-    _observers = field_validator("observers", mode="before")(lambda cls, raw: _parse_observers(raw))
+    _observers = field_validator("observers", mode="before")(lambda cls, raw, info: _parse_observers(raw, _base_dir_of(info)))
+
+
+def _base_dir_of(info: ValidationInfo) -> Path:
+    """The spec's folder, which load_spec passes as validation context (references are relative to it)."""
+    return (info.context or {}).get("base_dir") or Path.cwd()
+
+
+def _register_metrics(raw: Any, info: ValidationInfo) -> dict[str, Any]:
+    """Each `[metrics.NAME]` table, checked and registered in METRICS before the questions that name it."""
+    from reportgen.analysis.user_code import MetricReference, register_metric
+
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected a table of metrics ([metrics.NAME] value = ...), got {raw!r:.60}")
+    parsed = {}
+    for name, item in raw.items():
+        parsed[name] = item if isinstance(item, MetricReference) else parse_args(MetricReference, item, f".{name}")
+        try:
+            register_metric(name, parsed[name], _base_dir_of(info))
+        except SpecError as err:
+            raise VocabularyError(f".{name}.value", str(err).removeprefix(f"metrics.{name}.value: ")) from None
+    return parsed
 
 
 class Spec(_Model):
@@ -200,10 +229,13 @@ class Spec(_Model):
     models: dict[str, ModelPreset]
     profiles: dict[str, Profile] = Field({}, validate_default=True)  # full, cpu and smoke exist whether declared or not (see _all_profiles)
     datasets: dict[str, SerializeAsAny[Args]] = {}  # data sets by reference (sources.SOURCES), by the spec's name
+    # the spec's own per-run metrics by reference (analysis.user_code); validated before the questions that use them
+    metrics: dict[str, SerializeAsAny[Args]] = {}
     questions: dict[str, Question]
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)  # the spec's folder: references are relative to it
 
     _datasets = field_validator("datasets", mode="before")(lambda cls, raw: _parse_datasets(raw))
+    _metrics = field_validator("metrics", mode="before")(lambda cls, raw, info: _register_metrics(raw, info))
 
     @field_validator("profiles")
     @classmethod
@@ -250,6 +282,8 @@ def _check_question(spec: Spec, qid: str, question: Question) -> None:
                 raise ValueError(f"{where}.references[{i}].select.{key}: unknown run field; allowed: {', '.join(GRID_FIELDS)}")
             if key == "model" and value not in spec.models:
                 raise ValueError(f"{where}.references[{i}].select.model: {unknown_name_message('model preset', value, sorted(spec.models))}")
+    for i, view in enumerate(question.views):
+        _check_dataset(spec, f"{where}.views[{i}].dataset", getattr(view, "dataset", None))
     for i, observer in enumerate(question.observers):
         for name in getattr(observer.args, "presets", lambda: [])():
             if name not in spec.models:
@@ -342,7 +376,7 @@ def load_spec(path: Path) -> Spec:
 
 def _validated(path: Path, data: dict[str, Any]) -> Spec:
     try:
-        return Spec(**data)
+        return Spec.model_validate(data, context={"base_dir": path.resolve().parent})
     except ValidationError as err:
         raise SpecError(_format_validation_error(path, err)) from None
     except ValueError as err:  # raised by our own validators outside pydantic's wrapping

@@ -27,6 +27,7 @@ def vocabulary_markdown() -> str:
                  "content's sha256 is part of every run's cache key", SOURCES.entries()),
         _entries("Architectures", "a model preset's `arch = \"...\"` and `args = { ... }`",
                  ARCHITECTURES.entries() + plugin_architectures()) + "\n\n" + OWN_ARCHITECTURES,
+        _own_analysis(),
         SEEDS,
     ]
     return "\n\n".join(sections) + "\n"
@@ -48,6 +49,21 @@ Seeds per run point: `--seeds N` wins over everything; else a profile overlay th
 grid's `seeds`, else its protocol's, else the profile's `seeds`, else the spec's top-level `seeds` (default
 1): a protocol or grid that sets `seeds` wins over the profile's count. A count n trains the seeds `seed`,
 `seed` + 1, ...; a list trains exactly those seeds."""
+
+
+def _own_analysis() -> str:
+    from reportgen.analysis.user_code import MetricReference
+
+    lines = ["#### Your own metrics and observers", "",
+             "A `[metrics.NAME]` table adds a per-run metric (a table column, a bar, a checkable reference metric):", ""]
+    for arg in describe_args(MetricReference):
+        default = f", default `{arg.default}`" if arg.default else ", required"
+        lines.append(f"- `{arg.name}` ({arg.type}{default}): {arg.help}")
+    lines += ["", "An observer by reference, `observers = [{ kind = \"observers.py:fn\", args = { ... } }]`, is "
+              "fn(points, args) returning a list of sentences; `points` are the question's measured run points "
+              "(one per setting, over its seeds). A function's arguments model is the annotation of its second "
+              "parameter (a subclass of `reportgen.registry.Args`); a function of one parameter takes none."]
+    return "\n".join(lines)
 
 
 def _entries(title: str, where: str, entries: list[Any], skip: tuple[str, ...] = ()) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -251,3 +252,86 @@ def test_an_installed_plugin_is_found_listed_and_keyed(plugin, project):
     spec = load_spec(project / "experiments.toml")
     runs = [r for r in plan_question(spec, "q", "cpu", "cpu") if r.labels["model"] == "net"]
     assert {r.request["arch_source"] for r in runs} == {"tests.test_references:PlugNet"}
+
+
+USER_CODE = '''
+from reportgen.registry import Args
+
+
+def epochs_kept(result):
+    """Epochs the run trained."""
+    return len(result.epochs)
+
+
+class LastArgs(Args):
+    scale: float = 1.0
+
+
+def last_accuracy(result, args: LastArgs):
+    return result.epochs[-1].test_accuracy * args.scale
+
+
+class NamesArgs(Args):
+    prefix: str
+
+
+def name_runs(outcomes, args: NamesArgs):
+    """Says how many run points were measured."""
+    return [f"{args.prefix} {len(outcomes)} run points."]
+'''
+
+
+@pytest.fixture
+def own_analysis(project, monkeypatch):
+    """The project with its own metrics and observer; the registries restored afterwards."""
+    from reportgen.analysis.metrics import METRICS
+    from reportgen.analysis.observations import OBSERVERS
+
+    monkeypatch.setattr(METRICS, "_entries", dict(METRICS._entries))
+    monkeypatch.setattr(OBSERVERS, "_entries", dict(OBSERVERS._entries))
+    (project / "analysis.py").write_text(USER_CODE)
+    text = SPEC.replace("[questions.q]", '''[metrics.epochs_kept]
+value = "analysis.py:epochs_kept"
+title = "Epochs kept"
+
+[metrics.scaled]
+value = "analysis.py:last_accuracy"
+args = { scale = 0.5 }
+unit = "%"
+
+[questions.q]''') + '''views = [{ kind = "table", columns = ["model", "epochs_kept", "scaled", "final_accuracy"] }]
+observers = [{ kind = "analysis.py:name_runs", args = { prefix = "We measured" } }]
+references = [{ select = { model = "cnn" }, metric = "scaled", value = 20.0, tolerance = 30 }]
+'''
+    (project / "experiments.toml").write_text(text)
+    return project
+
+
+def test_own_metrics_and_observer_by_reference(own_analysis):
+    spec, out = own_analysis / "experiments.toml", own_analysis / "out"
+    built = CliRunner().invoke(app, ["build", "--spec", str(spec), "--out", str(out), "--no-pdf", "--workers", "1"])
+    assert built.exit_code == 0, built.output
+    result = CliRunner().invoke(app, ["run", "q", "--spec", str(spec), "--out", str(out), "--no-report"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, said
+    assert "Epochs" in said and "kept" in said and "We measured 2 run points." in said  # one per model, over its seeds
+    assert "We measured 2 run points." in (out / "report.html").read_text()
+    document = json.loads((out / "results.json").read_text())
+    seeds = [s for g in document["questions"]["q"]["groups"] for s in g["seeds"]]
+    assert {s["metrics"]["epochs_kept"] for s in seeds} == {1}
+    for s in seeds:
+        assert s["metrics"]["scaled"] == pytest.approx(s["metrics"]["final_accuracy"] * 0.5)
+    assert [c["metric"] for c in document["questions"]["q"]["checks"]] == ["scaled"]
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (("args = { scale = 0.5 }", "args = { scale = 0.5, shift = 1 }"), "metrics.scaled.args.shift: unknown argument"),
+    (('args = { prefix = "We measured" }', "args = {}"), 'questions."q".observers[0].args.prefix: Field required'),
+    (('kind = "analysis.py:name_runs"', 'kind = "analysis.py:nothing"'), "observers[0].kind: 'analysis.py' defines no callable 'nothing'"),
+    (('[metrics.scaled]', '[metrics.final_accuracy]'), "metrics.final_accuracy: 'final_accuracy' is a built-in metric"),
+])
+def test_own_metric_and_observer_errors_name_the_key(own_analysis, edit, expected):
+    spec = own_analysis / "experiments.toml"
+    spec.write_text(spec.read_text().replace(*edit))
+    with pytest.raises(SpecError, match=re.escape(expected)):
+        load_spec(spec)
