@@ -335,3 +335,22 @@ def test_own_metric_and_observer_errors_name_the_key(own_analysis, edit, expecte
     spec.write_text(spec.read_text().replace(*edit))
     with pytest.raises(SpecError, match=re.escape(expected)):
         load_spec(spec)
+
+
+def test_registered_models_on_registered_data_keep_their_requests(tiny_spec):
+    """Nothing new enters the key of a run that refers to nothing: every cached run of a spec stays valid."""
+    spec = load_spec(tiny_spec)
+    for run in plan_question(spec, "a", "smoke", "cpu"):
+        assert not {"data", "arch_source", "locations"} & set(run.request)
+        assert run.request["image_size"] == 28
+
+
+def test_a_module_reference_is_keyed_by_its_file(project):
+    (project / "experiments.toml").write_text(SPEC.replace('arch = "nets.py:Net"', 'arch = "tests.test_references:PlugNet"')
+                                              .replace("args = { width = 4 }", ""))
+    spec = load_spec(project / "experiments.toml")
+    runs = [r for r in plan_question(spec, "q", "cpu", "cpu") if r.labels["model"] == "net"]
+    from reportgen.references import file_sha256
+
+    assert {r.request["arch_source"] for r in runs} == {"sha256:" + file_sha256(Path(__file__))}  # not installed: its file
+    assert all("arch" not in r.request.get("locations", {}) for r in runs)  # imported by name in any process
