@@ -354,3 +354,26 @@ def test_a_module_reference_is_keyed_by_its_file(project):
 
     assert {r.request["arch_source"] for r in runs} == {"sha256:" + file_sha256(Path(__file__))}  # not installed: its file
     assert all("arch" not in r.request.get("locations", {}) for r in runs)  # imported by name in any process
+
+
+def test_diff_of_a_moved_project_finds_no_setting_changed(project, tmp_path_factory):
+    from reportgen.diff import diff_documents
+    from reportgen.results_file import read_results
+
+    moved = tmp_path_factory.mktemp("elsewhere") / "project"
+    shutil.copytree(project, moved)
+    for root in (project, moved):
+        result = CliRunner().invoke(app, ["build", "--spec", str(root / "experiments.toml"), "--out", str(root / "out"),
+                                          "--no-pdf", "--workers", "1"])
+        assert result.exit_code == 0, result.output
+    compared = diff_documents(read_results(project / "out"), read_results(moved / "out"), 0.0)
+    assert compared.settings == [] and compared.moves == []
+
+
+def test_plan_refuses_labels_beyond_the_classes_with_the_data_exit_code(project):
+    write_npz(project / "data" / "toy.npz", classes=3, names=["a", "b"])
+    result = CliRunner().invoke(app, ["plan", "--spec", str(project / "experiments.toml"), "--out", str(project / "out")])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 3 and "Traceback" not in said, said
+    assert "datasets.toy: the training labels of" in said and "labels must be 0 to 1" in said
+    assert not (project / "out").exists()
