@@ -96,10 +96,16 @@ def _import_module(name: str, where: str) -> Any:
 def _module_source(module: Any) -> str:
     """The installed distribution's name and version, else the sha256 of the module's file."""
     top = module.__name__.partition(".")[0]
-    for dist in importlib.metadata.packages_distributions().get(top, []):
+    for dist in _distributions().get(top, []):
         return f"{dist}=={importlib.metadata.version(dist)}"
     file = getattr(module, "__file__", None)
     return "sha256:" + file_sha256(Path(file)) if file else f"module {module.__name__}"
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    """Top-level package → installed distributions (a scan of every installed package: once per process)."""
+    return importlib.metadata.packages_distributions()
 
 
 # ---------------------------------------------------------------- plug-ins (entry points)
