@@ -377,3 +377,23 @@ def test_plan_refuses_labels_beyond_the_classes_with_the_data_exit_code(project)
     assert result.exit_code == 3 and "Traceback" not in said, said
     assert "datasets.toy: the training labels of" in said and "labels must be 0 to 1" in said
     assert not (project / "out").exists()
+
+
+@pytest.mark.slow
+def test_the_example_generates_its_data_and_builds(tmp_path):
+    """examples/shapes as a user runs it, with a smaller generated set (6 + 2 images per class) and one seed."""
+    import subprocess
+    import sys
+
+    example = tmp_path / "shapes"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "shapes", example,
+                    ignore=shutil.ignore_patterns("data"))
+    subprocess.run([sys.executable, str(example / "generate_data.py"), "--train-per-class", "6", "--test-per-class", "2"],
+                   check=True, capture_output=True)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["build", "--spec", str(example / "experiments.toml"), "--out", str(out),
+                                      "--seeds", "1", "--no-pdf", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    datasets = json.loads((out / "results.json").read_text())["provenance"]["datasets"]
+    assert datasets["shapes"]["shape"] == [3, 32, 32] and datasets["shapes"]["sizes"] == [24, 8]
+    assert "circle" in (out / "report.html").read_text()
