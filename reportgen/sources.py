@@ -88,7 +88,16 @@ def location_of(args: Any, base_dir: Path) -> Path:
 def describe(name: str, args: Any, base_dir: Path) -> DataDescription:
     """Load the data set once per content stamp and describe it; DataError naming `datasets.NAME` if unusable."""
     location = location_of(args, base_dir)
-    return _describe_cached(name, args, str(location), _stamp(location))
+    return _describe_cached(name, _located(args, location), str(location), _stamp(location))
+
+
+def _located(args: Any, location: Path) -> Any:
+    """The arguments with their path as the absolute location: one memo entry however the path was written."""
+    return args.model_copy(update={_location_field(type(args)): str(location)})
+
+
+def _location_field(model: type[Args]) -> str:
+    return "root" if "root" in model.model_fields else "path"
 
 
 @functools.lru_cache(maxsize=8)
@@ -307,18 +316,14 @@ def request_splits(request: dict[str, Any]) -> tuple[Any, Any]:
     from reportgen.data import Split
 
     data, location = request["data"], Path(request["locations"]["data"])
-    args = SOURCES.get(data["kind"]).args(kind=data["kind"], **data["args"], **_location_arg(data["kind"], location))
+    model = SOURCES.get(data["kind"]).args
+    args = model(kind=data["kind"], **data["args"], **{_location_field(model): str(location)})
     train, test = load_arrays(request["dataset"], args, location)
     described = _describe(request["dataset"], args, location, train, test)
     if described.sha256 != data["sha256"]:
         raise DataError(f"datasets.{request['dataset']}: {location} changed since this run was planned (content sha256 "
                         f"{described.sha256[:12]}…, planned with {data['sha256'][:12]}…); run the command again to plan it anew.")
     return tuple(Split(torch.from_numpy(s.images), torch.from_numpy(s.labels), s.classes, str(location)) for s in (train, test))
-
-
-def _location_arg(kind: str, location: Path) -> dict[str, str]:
-    field = "root" if "root" in SOURCES.get(kind).args.model_fields else "path"
-    return {field: str(location)}
 
 
 def splits_for(request: dict[str, Any], data_dir: Path | None) -> tuple[Any, Any]:
