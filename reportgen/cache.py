@@ -49,9 +49,15 @@ class Entry:
     machine: dict[str, Any] | None = None  # what trained the latest epochs (train.machine_info); None: unknown
 
 
+# Where a request's referenced files lie (a network's file, a data set's folder), for the process that trains
+# it: kept out of the key, since their content digests are in it. A moved folder reuses its runs.
+LOCATIONS = "locations"
+
+
 def cache_key(request: dict[str, Any]) -> str:
     """A run's key: sha256 of the canonical JSON of its request (everything that determines the trajectory)."""
-    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    hashed = {k: v for k, v in request.items() if k != LOCATIONS}
+    canonical = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -214,6 +214,7 @@ def plan_command(
         qids = check_question_ids(session.spec, ids) if ids else list(session.spec.questions)
         _say_profile(session)
         estimate = _estimate(session, qids)
+        _say_data_changes(session, estimate)
         if estimate.to_train:
             console.print(_plan_table(estimate))
             console.print(_question_table(estimate, qids))
@@ -336,6 +337,7 @@ def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ra
     from reportgen.progress import TrainingProgress
 
     estimate = _estimate(session, qids)
+    _say_data_changes(session, estimate)
     missing = [e.job for e in estimate.to_train]
     side_by_side = _workers(session, workers) if executor is ExecutorName.local else 1
     wall = wall_seconds(estimate, side_by_side)
@@ -349,6 +351,9 @@ def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ra
     with TrainingProgress(console, missing, estimate, side_by_side) as progress:
         for job, _results in runner.run(missing, progress.on_event):
             progress.job_finished(job)
+    from reportgen.sources import record_data, used_data
+
+    record_data(session.cache_dir, used_data([e.job.request for e in estimate.jobs]))
     actual = time.perf_counter() - started
     console.print(f"{progress.summary()} Wall time {format_seconds(actual)}, estimated {format_seconds(wall, estimate.total_marker)}.",
                   highlight=False)
@@ -370,12 +375,23 @@ def _wall_text(estimate, wall: float, workers: int) -> str:
 
 
 def _estimate(session: Session, qids: list[str]):
+    """The plan's estimate, after every model has been checked against the data it will train on."""
     from functools import partial
 
     from reportgen.estimate import estimate_plan, probe_speed
+    from reportgen.plan import check_models, plan_question
 
+    check_models(session.spec, (run for qid in qids for run in plan_question(session.spec, qid, session.profile,
+                                                                             session.device, session.seeds)))
     return estimate_plan(session.spec, qids, session.profile, session.device, session.seeds, session.cache_dir,
                          partial(probe_speed, data_dir=session.data_dir))
+
+
+def _say_data_changes(session: Session, estimate) -> None:
+    from reportgen.sources import data_changes, used_data
+
+    for note in data_changes(session.cache_dir, used_data([e.job.request for e in estimate.jobs])):
+        console.print(note, style="yellow", highlight=False)
 
 
 def _plan_table(estimate) -> Table:
@@ -463,12 +479,10 @@ def _collect(session: Session, qids: list[str]):
 def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Optional[dict[str, float]] = None,
             self_contained: bool = False):
     """`trained`: _train_missing's estimated and actual seconds, shown beside the training time."""
-    from functools import partial
-
-    from reportgen.data import load_split
     from reportgen.report import render_report
     from reportgen.results_file import results_document, results_path, write_results
     from reportgen.runner import total_training_seconds, training_seconds
+    from reportgen.sources import split_loader, used_data
 
     seconds = training_seconds(outcomes)
     provenance = {
@@ -476,8 +490,10 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Op
         "spec_hash": hashlib.sha256(session.spec_path.read_bytes()).hexdigest(),
         "total_training_seconds": total_training_seconds(outcomes), "training_seconds_by_question": seconds,
         "command": "reportgen " + " ".join(sys.argv[1:]), **(trained or {}),
+        # the spec's own data sets: where they were read, their content digest, shape and classes
+        "datasets": used_data([o.planned.request for runs in outcomes.values() for o in runs]),
     }
-    loader = partial(load_split, data_dir=session.data_dir)
+    loader = split_loader(session.spec.datasets, session.spec.base_dir, session.data_dir)
     write_results(results_document(session.spec, session.profile, outcomes, provenance), results_path(session.out, name))
     return render_report(session.spec, session.profile, outcomes, session.out, provenance, loader, name=name, pdf=pdf,
                          self_contained=self_contained)

@@ -29,7 +29,9 @@ COMPARED_METRICS = {
     "params": EXACT,  # a count: any change is a change of model
 }  # seconds_per_epoch is left out: wall time measures the machine, not the result
 BUILD_FIELDS = {"spec_sha256": "spec sha256", "profile": "profile", "device": "device"}
-IGNORED_REQUEST_FIELDS = ("seed", "device")  # the seed is matched on, the device is a build parameter
+# The seed is matched on, the device is a build parameter, and where referenced files lie is no setting
+# (cache.LOCATIONS: their content digests are request fields and are compared).
+IGNORED_REQUEST_FIELDS = ("seed", "device", "locations")
 
 
 @dataclass(frozen=True)

@@ -128,12 +128,15 @@ ReferenceEpochs = dict[tuple[str, Budget], int]
 def speed_key(request: dict[str, Any]) -> str:
     """What fixes the cost of one sample: device, model, input size, batch size, optimizer."""
     fields = ("device", "arch", "model_args", "image_size", "batch_size", "optimizer")
-    return json.dumps({k: request[k] for k in fields}, sort_keys=True)
+    # A referenced network's code stamp and the data's channels change the cost too (absent: registered ones).
+    extra = {"arch_source": request.get("arch_source"), "channels": request.get("data", {}).get("shape", [1])[0]}
+    return json.dumps({k: request[k] for k in fields} | extra, sort_keys=True)
 
 
 def epoch_samples(request: dict[str, Any]) -> tuple[int, int]:
     """(training, test) samples one epoch of the request goes through."""
-    full_train, full_test = SPLIT_SIZES.get(request["dataset"], SPLIT_SIZES["fashion-mnist"])
+    sizes = request["data"]["sizes"] if "data" in request else None  # a referenced data set records its own
+    full_train, full_test = sizes or SPLIT_SIZES.get(request["dataset"], SPLIT_SIZES["fashion-mnist"])
     train, test = request.get("train_subset"), request.get("test_subset")
     return min(train or full_train, full_train), min(test or full_test, full_test)
 
@@ -193,14 +196,14 @@ def probe_speed(request: dict[str, Any], data_dir: Path | None = None) -> Speed:
 
 def _probe(request: dict[str, Any], data_dir: Path | None) -> Speed:
     from reportgen import train
-    from reportgen.data import load_split
     from reportgen.lockstep import Member
+    from reportgen.sources import splits_for
 
     n_train, n_test = epoch_samples(request)
     batch, test_batch = request["batch_size"], request["test_batch_size"]
     most = request | {"train_subset": min(n_train, batch * PROBE_BATCHES[1]),
                       "test_subset": min(n_test, test_batch * PROBE_TEST_BATCHES)}
-    splits = load_split(request["dataset"], True, data_dir), load_split(request["dataset"], False, data_dir)
+    splits = splits_for(request, data_dir)
     data = train.prepare_tensors(most, splits)
     state = train.new_state(most)
     trainer = train.trainer_for([Member(most, state)])  # the path a build trains this run by

@@ -12,15 +12,17 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from reportgen.cache import cache_key
+from reportgen.cache import LOCATIONS, cache_key
 from reportgen.errors import SpecError
 from reportgen.results import Budget, PlannedRun
+from reportgen.sources import describe
 from reportgen.spec import GRID_FIELDS, UNEXPANDED_FIELDS, Overlay, RunParams, Seeds, Spec
 
 ENGINE_VERSION = "5"  # bump when a change to the engine changes its numbers (5: MLPs train in lockstep.py)
 # Runs that differ only in these train as one lockstep group (lockstep.py), up to MAX_GROUP runs at a time.
 PER_RUN_FIELDS = ("seed", "lr")
 MAX_GROUP = 12
+NATIVE_SIZE = 28  # the registered data sets' images are 28 × 28
 
 DEFAULTS = RunParams(
     dataset="fashion-mnist", optimizer="sgd", lr=0.001, batch_size=64, test_batch_size=256,
@@ -151,10 +153,28 @@ def _plan_point(spec: Spec, qid: str, point: dict[str, Any], profile: str, devic
     if not params.get("model"):
         raise SpecError(f'questions."{qid}".runs: no model given (set `model` in the grid or the protocol)')
     preset = spec.models[params["model"]]
-    params["image_size"] = params.get("image_size") or preset.image_size
     params, notes = _apply_profile(spec.profiles[profile].overlays, qid, params)
-    return [_plan_seed(qid, preset, params | {"seed": seed}, device, notes)
+    references = _reference_fields(spec, preset, params["dataset"])
+    native = references["data"]["shape"][-1] if "data" in references else NATIVE_SIZE
+    params["image_size"] = params.get("image_size") or preset.image_size or native
+    return [_plan_seed(qid, preset, params | {"seed": seed}, device, notes, references)
             for seed in seed_list(seeds or params["seeds"], params["seed"])]
+
+
+def _reference_fields(spec: Spec, preset: Any, dataset: str) -> dict[str, Any]:
+    """What a request adds when it uses the spec's own data set or network: the data's digest, shape and class
+    count (sources.DataDescription), the code's stamp (references.Resolved.source), and where both lie."""
+    from reportgen.models import ARCHITECTURES, find_architecture
+
+    fields: dict[str, Any] = {}
+    if dataset in spec.datasets:
+        fields = describe(dataset, spec.datasets[dataset], spec.base_dir).request_fields(spec.datasets[dataset])
+    if preset.arch not in ARCHITECTURES:
+        entry = find_architecture(preset.arch, spec.base_dir)
+        fields["arch_source"] = entry.source
+        if entry.location:
+            fields[LOCATIONS] = fields.get(LOCATIONS, {}) | {"arch": entry.location}
+    return fields
 
 
 def seed_list(seeds: Seeds, first: int) -> list[int]:
@@ -162,7 +182,8 @@ def seed_list(seeds: Seeds, first: int) -> list[int]:
     return list(seeds) if isinstance(seeds, list) else list(range(first, first + seeds))
 
 
-def _plan_seed(qid: str, preset: Any, params: dict[str, Any], device: str, notes: list[str]) -> PlannedRun:
+def _plan_seed(qid: str, preset: Any, params: dict[str, Any], device: str, notes: list[str],
+               references: dict[str, Any]) -> PlannedRun:
     request = {
         "dataset": params["dataset"], "train_subset": params.get("train_subset"),
         "test_subset": params.get("test_subset"), "image_size": params["image_size"],
@@ -170,7 +191,7 @@ def _plan_seed(qid: str, preset: Any, params: dict[str, Any], device: str, notes
         "optimizer": params["optimizer"], "lr": float(params["lr"]), "loss": "cross_entropy",
         "batch_size": params["batch_size"], "test_batch_size": params["test_batch_size"],
         "shuffle": params["shuffle"], "seed": params["seed"], "device": device,
-        "engine_version": ENGINE_VERSION,
+        "engine_version": ENGINE_VERSION, **references,
     }
     budget = Budget(params["epochs"], params.get("until_accuracy"), params.get("plateau_patience"))
     labels = {k: params.get(k) for k in GRID_FIELDS if k != "seeds"} | {"model_label": preset.label, "arch": preset.arch}
@@ -207,3 +228,24 @@ def _unique(runs: list[PlannedRun]) -> list[PlannedRun]:
             seen.add(ident)
             unique.append(run)
     return unique
+
+
+def check_models(spec: Spec, runs: Iterable[PlannedRun]) -> None:
+    """Each model preset built (on the meta device) for each data shape it meets, and given a batch,
+    before anything trains: a model that cannot take the data or does not give one logit per class is
+    a SpecError naming the preset and the data set."""
+    from reportgen.models import check_model_fits, request_inputs
+
+    seen = set()
+    for run in runs:
+        name, inputs = run.labels["model"], request_inputs(run.request)
+        if (name, inputs) in seen:
+            continue
+        seen.add((name, inputs))
+        preset = spec.models[name]
+        try:
+            check_model_fits(preset.arch, dict(preset.args), inputs, f'models."{name}"', spec.base_dir)
+        except SpecError as err:
+            channels, size, _ = inputs.shape
+            raise SpecError(f"{err} (question {run.question!r}, data set {run.request['dataset']!r}: {channels} × "
+                            f"{size} × {size} inputs, {inputs.classes} classes)") from None

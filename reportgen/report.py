@@ -272,7 +272,8 @@ def _input_sizes(planned: list) -> str:
     sizes = {}
     for p in planned:
         size = p.labels.get("image_size") or p.request.get("image_size")
-        if size and size != 28:
+        native = p.request["data"]["shape"][-1] if "data" in p.request else 28  # a referenced data set's own size
+        if size and size != native:
             sizes.setdefault(size, []).append(naming.model_label(p))
     return "; ".join(f"input resized to {s} × {s} px for {', '.join(dict.fromkeys(m))}" for s, m in sizes.items())
 
@@ -450,13 +451,22 @@ def _provenance(given: dict, outcomes: dict[str, list[RunOutcome]], qids: list[s
     items = [(title, _duration(given[k]) if k.endswith("seconds") else str(given[k]))
              for k, title in named.items() if given.get(k) is not None]
     items += [(k.replace("_", " ").capitalize(), str(v)) for k, v in given.items()
-              if k not in named and k != "training_seconds_by_question"]
+              if k not in named and k not in ("training_seconds_by_question", "datasets")]
+    items += [(f"Data set {name}", _data_said(data)) for name, data in (given.get("datasets") or {}).items()]
     by_question = given.get("training_seconds_by_question") or {}
     return {
         "items": items, "versions": _versions(),
         "seconds": [(qid, _duration(by_question[qid])) for qid in qids if qid in by_question],
         "runs": _runs_used(outcomes, qids),
     }
+
+
+def _data_said(data: dict[str, Any]) -> str:
+    """A referenced data set as the provenance lists it: kind, place, content digest, shape, classes, sizes."""
+    channels, height, width = data["shape"]
+    train, test = data["sizes"]
+    return (f"{data['kind']} at {data['location']}; content sha256 {data['sha256']}; {channels} × {height} × {width} "
+            f"inputs, {data['classes']} classes, {train:,} training and {test:,} test images")
 
 
 def _versions() -> list[tuple[str, str]]:

@@ -158,7 +158,8 @@ def _provenance(given: dict) -> dict[str, Any]:
             "total_training_seconds": given.get("total_training_seconds"),
             # What this build itself trained (0 runs when the cache held everything): CI's job summary says it.
             "runs_trained": given.get("runs_trained", 0), "trained_seconds": given.get("trained_seconds"),
-            "versions": _versions()}
+            "versions": _versions(),
+            "datasets": given.get("datasets") or {}}  # the spec's own data sets (sources.used_data), by name
 
 
 def _versions() -> dict[str, str]:

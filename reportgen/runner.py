@@ -168,9 +168,9 @@ def _checkpoint(state: Any) -> dict[str, Any]:
 
 
 def _load_splits(request: dict[str, Any], data_dir: Path | None):
-    from reportgen.data import load_split
+    from reportgen.sources import splits_for
 
-    return load_split(request["dataset"], True, data_dir), load_split(request["dataset"], False, data_dir)
+    return splits_for(request, data_dir)
 
 
 def results_for(entry: Entry, budgets: Iterable[Budget]) -> dict[Budget, RunResult]:

@@ -12,19 +12,21 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, SerializeAsAny, ValidationError,
+                      ValidationInfo, field_validator, model_validator)
 
 from reportgen.analysis.metrics import names_of_kind
 from reportgen.datasets import DATASETS
-from reportgen.errors import SpecError
+from reportgen.errors import DataError, SpecError
 from reportgen.registry import Args, NoArgs, VocabularyError, parse_args, unknown_name_message
+from reportgen.sources import SOURCES
 from reportgen.views import VIEWS, ViewArgs
 
 QUESTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_RUNS_PER_GRID = 200  # a guard against a typo that expands into thousands of trainings
 Scalar = Union[bool, int, float, str]
 MAX_SEEDS = 50
+PROFILE_NAMES = ("full", "cpu", "smoke")  # every spec has these; one the spec does not declare changes nothing
 # A count (the first n seeds from the run's `seed`) or an explicit list of seeds.
 Seeds = Union[Annotated[int, Field(gt=0, le=MAX_SEEDS)], Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=MAX_SEEDS)]]
 
@@ -34,17 +36,11 @@ class _Model(BaseModel):
 
 
 class ModelPreset(_Model):
-    arch: str  # a name in models.ARCHITECTURES
+    arch: str  # a name in models.ARCHITECTURES, an installed plug-in, or a reference: 'nets.py:MyNet', 'package.module:callable'
     label: str
     short: str = ""  # the name prose uses after the full label's first mention in a section (e.g. "BN MLP")
     args: dict[str, Union[Scalar, list[int]]] = {}
-    image_size: int = Field(28, gt=0, le=512)  # input resize the architecture needs
-
-
-def _known_dataset(name: str) -> str:
-    if name not in DATASETS:
-        raise ValueError(unknown_name_message("data set", name, DATASETS.names()))
-    return name
+    image_size: int | None = Field(None, gt=0, le=512)  # input resize the architecture needs (default: the data's size)
 
 
 def _checkable_metric(name: str) -> str:
@@ -63,7 +59,7 @@ def _is_checkable(name: str) -> bool:
 class RunParams(_Model):
     """Everything a run may set; a grid gives each field one value or a list of values."""
 
-    dataset: Annotated[str, AfterValidator(_known_dataset)] | None = None
+    dataset: str | None = None  # a registered data set or one of the spec's [datasets]; checked by Spec
     model: str | None = None
     optimizer: Literal["sgd", "adam"] | None = None
     lr: float | None = Field(None, gt=0, allow_inf_nan=False)
@@ -126,15 +122,23 @@ def _parse_views(raw: Any) -> list[ViewArgs]:
     return parsed
 
 
-def _parse_observers(raw: Any) -> list[Observer]:
-    """Each observer's `args` through its own arguments model (analysis.observations.OBSERVERS)."""
+def _parse_observers(raw: Any, base_dir: Path) -> list[Observer]:
+    """Each observer's `args` through its own arguments model (analysis.observations.OBSERVERS); a `kind`
+    that is a reference ('observers.py:fn') is the spec's own observer, registered first."""
     from reportgen.analysis.observations import OBSERVERS
+    from reportgen.analysis.user_code import register_observer
+    from reportgen.references import is_reference
 
     parsed = []
     for i, item in enumerate(_table_list(raw, "observers")):
         if isinstance(item, Observer):
             parsed.append(item)
             continue
+        if isinstance(item, dict) and is_reference(str(item.get("kind", ""))):
+            try:
+                register_observer(item["kind"], base_dir, "kind")
+            except SpecError as err:  # as a ValueError, so that the message gets the question's key path
+                raise VocabularyError(f"[{i}].kind", str(err).removeprefix("kind: ")) from None
         kind = _kind_of(item, i, OBSERVERS.names(), "observer")
         unknown = sorted(set(item) - {"kind", "args"})
         if unknown:
@@ -162,6 +166,24 @@ def _kind_of(item: Any, i: int, allowed: list[str], concept: str) -> str:
     return item["kind"]
 
 
+def _parse_datasets(raw: Any) -> dict[str, Args]:
+    """Each `[datasets.NAME]` through its kind's arguments model (sources.SOURCES)."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected a table of data sets ([datasets.NAME] kind = ...), got {raw!r:.60}")
+    parsed = {}
+    for name, item in raw.items():
+        if name in DATASETS:
+            raise VocabularyError(f".{name}", f"{name!r} is a registered data set; give yours another name")
+        if isinstance(item, Args):
+            parsed[name] = item
+            continue
+        if not isinstance(item, dict) or item.get("kind") not in SOURCES:
+            given = item.get("kind", "nothing") if isinstance(item, dict) else item
+            raise VocabularyError(f".{name}.kind", unknown_name_message("data-set kind", given, SOURCES.names()))
+        parsed[name] = parse_args(SOURCES.get(item["kind"]).args, item, f".{name}")
+    return parsed
+
+
 class Question(_Model):
     title: str
     part: str
@@ -174,7 +196,28 @@ class Question(_Model):
     references: list[Reference] = []
 
     _views = field_validator("views", mode="before")(lambda cls, raw: _parse_views(raw))
-    _observers = field_validator("observers", mode="before")(lambda cls, raw: _parse_observers(raw))
+    _observers = field_validator("observers", mode="before")(lambda cls, raw, info: _parse_observers(raw, _base_dir_of(info)))
+
+
+def _base_dir_of(info: ValidationInfo) -> Path:
+    """The spec's folder, which load_spec passes as validation context (references are relative to it)."""
+    return (info.context or {}).get("base_dir") or Path.cwd()
+
+
+def _register_metrics(raw: Any, info: ValidationInfo) -> dict[str, Any]:
+    """Each `[metrics.NAME]` table, checked and registered in METRICS before the questions that name it."""
+    from reportgen.analysis.user_code import MetricReference, register_metric
+
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected a table of metrics ([metrics.NAME] value = ...), got {raw!r:.60}")
+    parsed = {}
+    for name, item in raw.items():
+        parsed[name] = item if isinstance(item, MetricReference) else parse_args(MetricReference, item, f".{name}")
+        try:
+            register_metric(name, parsed[name], _base_dir_of(info))
+        except SpecError as err:
+            raise VocabularyError(f".{name}.value", str(err).removeprefix(f"metrics.{name}.value: ")) from None
+    return parsed
 
 
 class Spec(_Model):
@@ -182,10 +225,31 @@ class Spec(_Model):
     author: str = ""
     seed: int = Field(0, ge=0)
     seeds: Seeds = 1  # seeds per run point unless a profile, protocol or grid says otherwise
-    protocols: dict[str, RunParams]
+    protocols: dict[str, RunParams] = {}
     models: dict[str, ModelPreset]
-    profiles: dict[str, Profile]
+    profiles: dict[str, Profile] = Field({}, validate_default=True)  # full, cpu and smoke exist whether declared or not (see _all_profiles)
+    datasets: dict[str, SerializeAsAny[Args]] = {}  # data sets by reference (sources.SOURCES), by the spec's name
+    # the spec's own per-run metrics by reference (analysis.user_code); validated before the questions that use them
+    metrics: dict[str, SerializeAsAny[Args]] = {}
     questions: dict[str, Question]
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)  # the spec's folder: references are relative to it
+
+    _datasets = field_validator("datasets", mode="before")(lambda cls, raw: _parse_datasets(raw))
+    _metrics = field_validator("metrics", mode="before")(lambda cls, raw, info: _register_metrics(raw, info))
+
+    @field_validator("profiles")
+    @classmethod
+    def _all_profiles(cls, profiles: dict[str, Profile]) -> dict[str, Profile]:
+        undeclared = {name: Profile(description="not declared by the spec: every protocol as written")
+                      for name in PROFILE_NAMES if name not in profiles}
+        return {**profiles, **undeclared}
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
+
+    def dataset_names(self) -> list[str]:
+        return DATASETS.names() + list(self.datasets)
 
     @field_validator("questions")
     @classmethod
@@ -196,9 +260,11 @@ class Spec(_Model):
 
     @model_validator(mode="after")
     def _check_references(self) -> "Spec":
-        for required in ("full", "cpu", "smoke"):
-            if required not in self.profiles:
-                raise ValueError(f"profile {required!r} is missing; every spec declares full, cpu and smoke")
+        for name, protocol in self.protocols.items():
+            _check_dataset(self, f'protocols."{name}".dataset', protocol.dataset)
+        for name, profile in self.profiles.items():
+            for j, overlay in enumerate(profile.overlays):
+                _check_dataset(self, f"profiles.{name}.overlays[{j}].set.dataset", overlay.set.dataset)
         for qid, question in self.questions.items():
             _check_question(self, qid, question)
         _check_no_cycles(self)
@@ -216,6 +282,8 @@ def _check_question(spec: Spec, qid: str, question: Question) -> None:
                 raise ValueError(f"{where}.references[{i}].select.{key}: unknown run field; allowed: {', '.join(GRID_FIELDS)}")
             if key == "model" and value not in spec.models:
                 raise ValueError(f"{where}.references[{i}].select.model: {unknown_name_message('model preset', value, sorted(spec.models))}")
+    for i, view in enumerate(question.views):
+        _check_dataset(spec, f"{where}.views[{i}].dataset", getattr(view, "dataset", None))
     for i, observer in enumerate(question.observers):
         for name in getattr(observer.args, "presets", lambda: [])():
             if name not in spec.models:
@@ -254,9 +322,17 @@ def _check_grid(spec: Spec, where: str, grid: dict[str, Any]) -> None:
         raise ValueError(f"{where}: the grid expands to {size} runs, above the limit of {MAX_RUNS_PER_GRID}; split it or trim its lists")
 
 
+def _check_dataset(spec: Spec, where: str, name: str | None) -> None:
+    if name is not None and name not in spec.dataset_names():
+        raise ValueError(f"{where}: {unknown_name_message('data set', name, spec.dataset_names())} "
+                         "Declare your own under [datasets.NAME] (see `reportgen vocab`).")
+
+
 def _check_grid_value(spec: Spec, where: str, key: str, value: Any) -> None:
     if key == "model" and value not in spec.models:
         raise ValueError(f"{where}: unknown model {value!r}; known: {', '.join(sorted(spec.models))}")
+    if key == "dataset":
+        _check_dataset(spec, where, value)
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{where}: {value!r} is not a finite number")
     try:
@@ -284,12 +360,15 @@ def load_spec(path: Path) -> Spec:
     path = Path(path)
     try:
         spec = _validated(path, _read_toml(path))
+        spec._base_dir = path.resolve().parent
         _check_models_build(spec)
         _check_facets(spec)
         return spec
     except SpecError as err:
         message = str(err)
         raise SpecError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+    except DataError as err:  # a data set the spec refers to (a facet check plans its runs)
+        raise DataError(f"{path}: {err}") from None
     except Exception as err:  # noqa: BLE001 - whatever a hostile file makes the parser do, the user gets one paragraph
         raise SpecError(f"{path}: could not be read as a spec ({type(err).__name__}: {err}). "
                         "Check the file against `reportgen vocab` and the README's spec reference.") from None
@@ -297,7 +376,7 @@ def load_spec(path: Path) -> Spec:
 
 def _validated(path: Path, data: dict[str, Any]) -> Spec:
     try:
-        return Spec(**data)
+        return Spec.model_validate(data, context={"base_dir": path.resolve().parent})
     except ValidationError as err:
         raise SpecError(_format_validation_error(path, err)) from None
     except ValueError as err:  # raised by our own validators outside pydantic's wrapping
@@ -308,13 +387,18 @@ def _check_models_build(spec: Spec) -> None:
     """Build each preset on the meta device (no memory, no time) so bad arguments fail now, not mid-build."""
     import torch
 
-    from reportgen.models import build_model, check_model_args
+    from reportgen.models import DEFAULT_INPUTS, check_model_args, find_architecture, instantiate
 
     for name, preset in spec.models.items():
-        check_model_args(preset.arch, dict(preset.args), where=f'models."{name}"')
+        where = f'models."{name}"'
+        check_model_args(preset.arch, dict(preset.args), where=where, base_dir=spec.base_dir)
         try:
             with torch.device("meta"):
-                build_model(preset.arch, dict(preset.args))
+                # The data's shape is known when a plan is made (plan.check_models); the build alone is checked here.
+                instantiate(find_architecture(preset.arch, spec.base_dir, f"{where}.arch"), dict(preset.args),
+                            DEFAULT_INPUTS, where)
+        except SpecError:
+            raise
         except Exception as err:  # a builder given a wrong value can raise anything
             raise SpecError(f'models."{name}".args: {preset.arch!r} cannot be built from {dict(preset.args)!r} '
                             f"({type(err).__name__}: {err})") from None

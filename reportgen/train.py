@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reportgen.lockstep import Group, Member, epoch_order, epoch_seed
-from reportgen.models import build_model, count_parameters
+from reportgen.models import count_parameters, model_for_request
 from reportgen.plan import lockstep_reason
 from reportgen.results import PROBE_STEPS, EpochMetrics, probe_columns
 
@@ -108,7 +108,8 @@ def _take(split: Any, subset: int | None) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _to_float_images(images: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:
-    x = images.to(device).unsqueeze(1).float().div_(255.0)  # (N, 1, 28, 28)
+    x = images.to(device)
+    x = (x.unsqueeze(1) if x.dim() == 3 else x).float().div_(255.0)  # (N, C, H, W); one channel comes as (N, H, W)
     if size != x.shape[-1]:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     return x.contiguous()
@@ -120,7 +121,7 @@ def new_state(request: dict[str, Any]) -> TrainState:
     torch.manual_seed(request["seed"])
     # NHWC: oneDNN's CPU convolutions and max-pooling run faster in it (benchmarks/engine.py: CNN 1.3x).
     layout = torch.channels_last if request["device"] == "cpu" else torch.contiguous_format
-    model = build_model(request["arch"], request["model_args"]).to(request["device"], memory_format=layout)
+    model = model_for_request(request).to(request["device"], memory_format=layout)
     return TrainState(model, make_optimizer(request, model), 0, 0)
 
 

@@ -15,7 +15,6 @@ from pydantic import AfterValidator, Field
 
 from reportgen.analysis.metrics import names_of_kind
 from reportgen.analysis.naming import LABEL_FIELDS
-from reportgen.datasets import DATASETS
 from reportgen.registry import Args, Registry, unknown_name_message
 from reportgen.results import PROBE_STEPS, RunOutcome
 
@@ -53,7 +52,7 @@ Column = Annotated[str, _name_in(lambda: names_of_kind("label", "run"), "column"
 EpochMetric = Annotated[str, _name_in(lambda: names_of_kind("epoch"), "per-epoch metric")]
 StepSeries = Annotated[str, _name_in(lambda: names_of_kind("step"), "per-step series")]
 BarMetric = Annotated[str, _name_in(lambda: names_of_kind("run", numeric=True), "numeric per-run metric")]
-DatasetName = Annotated[str, _name_in(DATASETS.names, "data set")]
+DatasetName = str  # a registered data set or one of the spec's [datasets]: checked by spec.Spec
 Facet = Annotated[str, _name_in(lambda: list(FACET_FIELDS), "facet")]
 
 

@@ -13,7 +13,8 @@ def vocabulary_markdown() -> str:
     from reportgen.analysis.metrics import METRICS
     from reportgen.analysis.observations import OBSERVERS
     from reportgen.datasets import DATASETS
-    from reportgen.models import ARCHITECTURES
+    from reportgen.models import ARCHITECTURES, plugin_architectures
+    from reportgen.sources import SOURCES
     from reportgen.views import VIEWS
 
     sections = [
@@ -21,9 +22,48 @@ def vocabulary_markdown() -> str:
         _metrics(METRICS.entries()),
         _entries("Observers", "a question's `observers = [{ kind = \"...\", args = { ... } }]`", OBSERVERS.entries()),
         _entries("Data sets", "`dataset = \"...\"` in a protocol or grid, and in data views", DATASETS.entries()),
-        _entries("Architectures", "a model preset's `arch = \"...\"` and `args = { ... }`", ARCHITECTURES.entries()),
+        _entries("Your own data sets", "a `[datasets.NAME]` table with `kind = \"...\"` and the kind's arguments; "
+                 "`dataset = \"NAME\"` then uses it. Input shape and class names are read from the data; the "
+                 "content's sha256 is part of every run's cache key", SOURCES.entries()),
+        _entries("Architectures", "a model preset's `arch = \"...\"` and `args = { ... }`",
+                 ARCHITECTURES.entries() + plugin_architectures()) + "\n\n" + OWN_ARCHITECTURES,
+        _own_analysis(),
+        SEEDS,
     ]
     return "\n\n".join(sections) + "\n"
+
+
+OWN_ARCHITECTURES = """\
+Your own network: `arch = "nets.py:MyNet"` (a file, relative to the spec) or `arch = "package.module:callable"`;
+installed packages may register theirs under the entry-point group `reportgen.architectures` (listed above
+as plug-ins). The callable returns an `nn.Module`; its keyword arguments are the preset's `args`, checked
+against its signature when the spec loads. Two parameters come from the data: `input_shape` (C, H, W) and,
+unless `args` sets it, `classes`. The file's sha256 (or the package's version) is part of the cache key:
+editing the network retrains its runs and no others."""
+
+SEEDS = """\
+#### Seeds and profiles
+
+Every spec has the profiles `full`, `cpu` and `smoke`; one the spec does not declare has no overlays.
+Seeds per run point: `--seeds N` wins over everything; else a profile overlay that sets `seeds`, else the
+grid's `seeds`, else its protocol's, else the profile's `seeds`, else the spec's top-level `seeds` (default
+1): a protocol or grid that sets `seeds` wins over the profile's count. A count n trains the seeds `seed`,
+`seed` + 1, ...; a list trains exactly those seeds."""
+
+
+def _own_analysis() -> str:
+    from reportgen.analysis.user_code import MetricReference
+
+    lines = ["#### Your own metrics and observers", "",
+             "A `[metrics.NAME]` table adds a per-run metric (a table column, a bar, a checkable reference metric):", ""]
+    for arg in describe_args(MetricReference):
+        default = f", default `{arg.default}`" if arg.default else ", required"
+        lines.append(f"- `{arg.name}` ({arg.type}{default}): {arg.help}")
+    lines += ["", "An observer by reference, `observers = [{ kind = \"observers.py:fn\", args = { ... } }]`, is "
+              "fn(points, args) returning a list of sentences; `points` are the question's measured run points "
+              "(one per setting, over its seeds). A function's arguments model is the annotation of its second "
+              "parameter (a subclass of `reportgen.registry.Args`); a function of one parameter takes none."]
+    return "\n".join(lines)
 
 
 def _entries(title: str, where: str, entries: list[Any], skip: tuple[str, ...] = ()) -> str:

@@ -43,7 +43,12 @@ FAULTS = {
     "unknown select field": (("select = { model", "select = { colour = 1, model"), "select.colour"),
     "path escape in a question id": (("[questions.b]", '[questions."../../escape"]'), "invalid question id"),
     "absolute path as question id": (("[questions.b]", '[questions."/etc/passwd"]'), "invalid question id"),
-    "missing profile": (('[profiles.smoke]\ndescription = "tiny"\n[[profiles.smoke.overlays]]', "[[profiles.cpu.overlays]]"), "profile 'smoke' is missing"),
+    "unknown dataset in a grid": ((GRID, 'runs = [{ model = "mlp", dataset = "shapes" }]'), 'questions."a".runs[0].dataset: unknown data set'),
+    "unknown data-set kind": (("[questions.a]", '[datasets.shapes]\nkind = "csv"\npath = "x.csv"\n\n[questions.a]'), "datasets.shapes.kind: unknown data-set kind 'csv'"),
+    "data-set argument missing": (("[questions.a]", '[datasets.shapes]\nkind = "npz"\n\n[questions.a]'), "datasets.shapes.path"),
+    "data set shadowing a registered one": (("[questions.a]", '[datasets.mnist]\nkind = "npz"\npath = "m.npz"\n\n[questions.a]'), "is a registered data set"),
+    "reference to a missing file": (('arch = "mlp"', 'arch = "nets.py:Net"'), "no file"),
+    "reference that does not import": (('arch = "mlp"', 'arch = "no_such_package.nets:Net"'), "cannot import 'no_such_package.nets'"),
 }
 
 

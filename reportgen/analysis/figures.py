@@ -394,11 +394,13 @@ def image_grid_figure(view: ImageGridArgs, split: Split, path: Path) -> Path | N
     nrows = math.ceil(len(picks) / ncols)
     side = split.images.shape[-1]  # pixels; one image is drawn 1 inch wide
     gap_x, gap_y = side // 3, side // 2  # white space between images, and above each for its title
-    mosaic = np.full((nrows * (side + gap_y), ncols * (side + gap_x) - gap_x), 255, dtype=np.uint8)
+    colour = split.images.dim() == 4  # (N, C, H, W); one channel comes as (N, H, W)
+    mosaic = np.full((nrows * (side + gap_y), ncols * (side + gap_x) - gap_x, *((3,) if colour else ())), 255, dtype=np.uint8)
     corners = []
     for k, (c, i) in enumerate(picks):
         y, x = k // ncols * (side + gap_y) + gap_y, k % ncols * (side + gap_x)
-        mosaic[y:y + side, x:x + side] = split.images[i].numpy()  # (H, W) uint8
+        image = split.images[i].numpy()
+        mosaic[y:y + side, x:x + side] = image.transpose(1, 2, 0)[..., :3] if colour else image  # (H, W[, 3]) uint8
         corners.append((x, y, c, i))
     with _figure(path, [mosaic.shape[0] / side], 1, Margins(0, 0, 0, 0, 0, 0), width=mosaic.shape[1] / side,
                  sharey=False) as (fig, axes):

@@ -168,16 +168,18 @@ def _logging_notes(outcome: RunOutcome, log_every: int) -> list[str]:
 
 def dataset_table(split_train: Split, split_test: Split) -> pd.DataFrame:
     """Split sizes, the shape of one image as a tensor (C, H, W), and the images per class."""
-    shape = "[" + ", ".join(str(s) for s in (1, *split_train.images.shape[1:])) + "]"
+    images = split_train.images  # (N, H, W) for one channel, (N, C, H, W) for several
+    channels, height, width = (1, *images.shape[1:]) if images.dim() == 3 else tuple(images.shape[1:])
+    shape = f"[{channels}, {height}, {width}]"
     rows = [["Images", len(split_train.labels), len(split_test.labels)],
             ["Shape of one image (C, H, W)", shape, shape]]
     train_counts = _class_counts(split_train)
     test_counts = _class_counts(split_test)
     for index, name in enumerate(split_train.classes):
         rows.append([f"{index}: {name}", train_counts[index], test_counts[index]])
-    height, width = split_train.images.shape[1:]
-    stored = " × ".join(map(str, split_train.images.shape))
-    notes = [f"The shape is that of one image as ToTensor gives it: 1 channel of {height} × {width} pixels "
+    stored = " × ".join(map(str, images.shape))
+    notes = [f"The shape is that of one image as ToTensor gives it: {channels} channel{'s' if channels > 1 else ''} "
+             f"of {height} × {width} pixels "
              f"(the files store {split_train.images.dtype} arrays of {stored})."]
     if split_train.source:
         notes.append(f"Read from {split_train.source}.")
