@@ -200,7 +200,7 @@ def test_build_trains_the_spec_and_an_edit_retrains_only_that_network(project):
     assert result.exit_code == 0, result.output
     document = json.loads((out / "results.json").read_text())
     assert document["provenance"]["datasets"]["toy"]["shape"] == [3, 8, 8]
-    recorded = json.loads((out / "cache" / "datasets.json").read_text())
+    recorded = json.loads((project / ".reportgen" / "cache" / "datasets.json").read_text())  # the project's cache
     assert recorded["toy"]["sha256"] == document["provenance"]["datasets"]["toy"]["sha256"]
     (project / "nets.py").write_text(NETS.replace("nn.ReLU()", "nn.Tanh()"))
     result = CliRunner().invoke(app, ["plan", "--spec", str(spec), "--out", str(out)])
