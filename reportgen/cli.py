@@ -439,7 +439,7 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Op
 def _print_results(session: Session, qid: str, outcomes) -> None:
     """The question's own table views (its columns, the report's titles) and its observations."""
     from reportgen.analysis.aggregate import aggregate_points
-    from reportgen.analysis.answers import question_prose
+    from reportgen.analysis.prose import question_prose
     from reportgen.analysis.noise import seeds_note
 
     question = session.spec.questions[qid]

@@ -112,9 +112,26 @@ class Reference(_Model):
     note: str = ""  # shown beside the check in the report
 
 
+def _margin_metrics(margins: dict[str, float]) -> dict[str, float]:
+    from reportgen.analysis.metrics import comparable_metrics
+
+    allowed = comparable_metrics()
+    for name in margins:
+        if name not in allowed:
+            raise ValueError(unknown_name_message("compared metric", name, allowed))
+    return margins
+
+
+# A difference within ±margin does not matter (the "equivalent" verdict): a number, for the metric the observer ranks
+# by (its `metric` argument, else final accuracy), or a table by metric; over the metric registry's defaults.
+Margin = Union[Annotated[float, Field(ge=0, allow_inf_nan=False)],
+               Annotated[dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]], AfterValidator(_margin_metrics)]]
+
+
 class Observer(_Model):
     kind: str  # a name in analysis.observations.OBSERVERS
     args: SerializeAsAny[Args] = NoArgs()  # validated by the observer's own arguments model
+    margin: Margin | None = None  # over the question's margin for this observer's comparisons
 
 
 def _parse_views(raw: Any) -> list[ViewArgs]:
@@ -136,12 +153,20 @@ def _parse_observers(raw: Any) -> list[Observer]:
             parsed.append(item)
             continue
         kind = _kind_of(item, i, OBSERVERS.names(), "observer")
-        unknown = sorted(set(item) - {"kind", "args"})
+        unknown = sorted(set(item) - {"kind", "args", "margin"})
         if unknown:
-            raise VocabularyError(f"[{i}].{unknown[0]}", "unknown key; an observer has `kind` and `args`")
+            raise VocabularyError(f"[{i}].{unknown[0]}", "unknown key; an observer has `kind`, `args` and `margin`")
         args = parse_args(OBSERVERS.get(kind).args, item.get("args", {}), f"[{i}].args")
-        parsed.append(Observer(kind=kind, args=args))
+        parsed.append(_observer(kind, args, item.get("margin"), i))
     return parsed
+
+
+def _observer(kind: str, args: Args, margin: Any, i: int) -> Observer:
+    try:
+        return Observer(kind=kind, args=args, margin=margin)
+    except ValidationError as err:
+        detail = err.errors()[0]
+        raise VocabularyError(f"[{i}].margin", f"{detail['msg'].removeprefix('Value error, ')} (got {margin!r:.60})") from None
 
 
 def _table_list(raw: Any, what: str) -> list[Any]:
@@ -172,6 +197,7 @@ class Question(_Model):
     views: list[SerializeAsAny[ViewArgs]] = []
     observers: list[Observer] = []
     references: list[Reference] = []
+    margin: Margin | None = None  # for every observer of the question (each may set its own)
 
     _views = field_validator("views", mode="before")(lambda cls, raw: _parse_views(raw))
     _observers = field_validator("observers", mode="before")(lambda cls, raw: _parse_observers(raw))
