@@ -439,8 +439,8 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Op
 def _print_results(session: Session, qid: str, outcomes) -> None:
     """The question's own table views (its columns, the report's titles) and its observations."""
     from reportgen.analysis.aggregate import aggregate_points
-    from reportgen.analysis.prose import question_prose
     from reportgen.analysis.noise import seeds_note
+    from reportgen.analysis.prose import question_prose, question_tests_note
 
     question = session.spec.questions[qid]
     points = aggregate_points(outcomes)  # one row per grid point, over its seeds
@@ -453,6 +453,8 @@ def _print_results(session: Session, qid: str, outcomes) -> None:
         console.print(f"[bold]Answer.[/] {' '.join(answer)}", highlight=False)
     for finding in findings:
         console.print(f"• {finding}", highlight=False)
+    if (tests := question_tests_note(question, [p for p in points if p.result is not None])):
+        console.print(tests, style="dim", highlight=False)
     if findings and (note := seeds_note(points)):  # the report says this once on its Answers page
         console.print(note, style="dim", highlight=False)
 
