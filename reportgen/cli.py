@@ -258,7 +258,7 @@ def diff(
                                              help="Accuracy points a one-seed number may move before it counts (no noise estimate then).")] = DEFAULT_TOLERANCE,
     html: Annotated[Optional[Path], typer.Option("--html", help="Also write the comparison as a standalone HTML page.")] = None,
 ) -> None:
-    """Compare two builds: settings that differ, then numbers that moved beyond seed noise (exit 1 if any)."""
+    """Compare two builds: settings that differ, then numbers where one build is ahead beyond seed noise (exit 1 if any)."""
     with _user_errors():
         from reportgen.diff import diff_documents, render_html, terminal_report
         from reportgen.results_file import read_results

@@ -111,16 +111,16 @@ def _shared_verdict(base: RunOutcome, variants: list[RunOutcome], family: Family
 
 
 def _variant_duel(a: RunOutcome, b: RunOutcome, family: Family) -> str:
-    """The two variants against each other (e.g. wider against deeper)."""
+    """The two variants against each other (e.g. wider against deeper), with the family's verdict over seeds."""
     high, low = (a, b) if _acc(a) >= _acc(b) else (b, a)
     gap, ratio = _acc(high) - _acc(low), high.result.params / low.result.params
-    if gap < w.TIE_POINTS:
+    noisy = count_seeds(high) > 1 and count_seeds(low) > 1
+    if gap < w.TIE_POINTS and not noisy:
         return f"{w.describe_run(a)} and {w.describe_run(b)} end level ({w.fmt_ratio(a.result.params / b.result.params)} the parameters apart)."
     said = (f"{w.describe_run(high)} ends {gap:.1f} points above {w.describe_run(low)} "
             f"with {w.fmt_ratio(ratio)} its parameters")
-    c = family.compare(high, low, "final_accuracy")
-    if count_seeds(high) > 1 and count_seeds(low) > 1:
-        return f"{said}: {noise.verdict_words(c)}."
+    if noisy:
+        return f"{said}: {noise.verdict_words(family.compare(high, low, 'final_accuracy'))}."
     return f"{said} (single runs)."
 
 
