@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator,
                       model_validator)
 
 from reportgen.analysis.metrics import names_of_kind
@@ -112,20 +112,30 @@ class Reference(_Model):
     note: str = ""  # shown beside the check in the report
 
 
-def _margin_metrics(margins: dict[str, float]) -> dict[str, float]:
+def _check_margin(value: Any) -> Any:
+    """A margin: a number ≥ 0, or a table of compared metrics → numbers ≥ 0 (each message names what is wrong)."""
     from reportgen.analysis.metrics import comparable_metrics
 
-    allowed = comparable_metrics()
-    for name in margins:
-        if name not in allowed:
-            raise ValueError(unknown_name_message("compared metric", name, allowed))
-    return margins
+    def number(v: Any, where: str) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"{where}expected a number ≥ 0, got {v!r}")
+        return float(v)
+
+    if isinstance(value, dict):
+        allowed = comparable_metrics()
+        for name in value:
+            if name not in allowed:
+                raise ValueError(unknown_name_message("compared metric", name, allowed))
+        return {name: number(v, f"{name}: ") for name, v in value.items()}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return number(value, "")
+    raise ValueError(f"expected a number ≥ 0 (for the observer's ranked metric) or a table "
+                     f"{{ metric = number }}, got {value!r:.60}")
 
 
 # A difference within ±margin does not matter (the "equivalent" verdict): a number, for the metric the observer ranks
 # by (its `metric` argument, else final accuracy), or a table by metric; over the metric registry's defaults.
-Margin = Union[Annotated[float, Field(ge=0, allow_inf_nan=False)],
-               Annotated[dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]], AfterValidator(_margin_metrics)]]
+Margin = Annotated[Union[float, dict[str, float]], BeforeValidator(_check_margin)]
 
 
 class Observer(_Model):
