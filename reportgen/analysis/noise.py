@@ -85,7 +85,8 @@ def resolution_text(judged: list[tuple[Pair, Comparison]]) -> str:
         unit, digits = unit_of(name)
         low, high = min(values), max(values)
         span = f"{low:.{digits}f}" if f"{low:.{digits}f}" == f"{high:.{digits}f}" else f"{low:.{digits}f}–{high:.{digits}f}"
-        parts.append(f"{metric(name).title.split(' (')[0].lower()} gaps of {span}{' ' + unit if unit else ''}")
+        what = metric(name).axis_label.split(" (")[0].replace("\n", " ").lower()
+        parts.append(f"{what} gaps of {span}{' ' + unit if unit else ''}")
     if not parts:
         return ""
     return f"{w.join_words(parts)} or more are resolvable at {100 * POWER:g} % power"
