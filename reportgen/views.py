@@ -14,7 +14,8 @@ from typing import Any, Callable
 from reportgen.analysis import figures, tables
 from reportgen.registry import Registry
 from reportgen.results import RunOutcome
-from reportgen.view_args import (FACET_FIELDS, BarsArgs, CurvesArgs, DatasetTableArgs, EpochTableArgs,  # noqa: F401
+# The argument models live below this registry and the drawing modules; re-exported for `from reportgen.views import`.
+from reportgen.view_args import (BarsArgs, CurvesArgs, DatasetTableArgs, EpochTableArgs,  # noqa: F401
                                  ImageGridArgs, StepCurvesArgs, TableArgs, ViewArgs)
 
 
