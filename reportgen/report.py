@@ -22,6 +22,8 @@ from reportgen.analysis import figures, naming, tables
 from reportgen.analysis.aggregate import aggregate_points, seeds_text
 from reportgen.analysis.metrics import metric
 from reportgen.analysis.noise import seeds_note
+from reportgen.analysis.prose import question_prose, question_tests_note
+from reportgen.analysis.reproduction import check_references
 from reportgen.datasets import dataset_title
 from reportgen.errors import ReportgenError
 from reportgen.results import RunOutcome
@@ -348,18 +350,13 @@ def _data_missing(dataset: str, err: Exception) -> dict[str, Any]:
 # ---------------------------------------------------------------- prose and checks
 
 def _prose(spec: Spec, question: Question, present: list[RunOutcome], said: set[str], named: set[str]) -> dict[str, list[str]]:
-    from reportgen.analysis.prose import question_prose, question_tests_note, shorten_labels
-
     answer, findings = question_prose(spec, question, present, said, named)
-    tests = question_tests_note(question, present)
-    return {"answer": answer, "observations": findings, "tests": shorten_labels([tests], spec, set(named))[0] if tests else ""}
+    return {"answer": answer, "observations": findings, "tests": question_tests_note(question, present)}
 
 
 def _checks(qid: str, question: Question, runs: list[RunOutcome], profile: str) -> list[Any]:
     if not question.references:
         return []
-    from reportgen.analysis.reproduction import check_references
-
     return check_references(qid, question.references, runs, profile)
 
 

@@ -20,6 +20,8 @@ from reportgen.analysis.aggregate import (PointOutcome, aggregate_points, seed_n
 from reportgen.analysis.families import Family
 from reportgen.analysis.metrics import metric
 from reportgen.analysis.naming import name_runs
+from reportgen.analysis.prose import question_families
+from reportgen.analysis.reproduction import check_references
 from reportgen.errors import ResultsFileError
 from reportgen.results import RunOutcome
 from reportgen.spec import Spec
@@ -129,8 +131,6 @@ def _question(spec: Spec, qid: str, outcomes: list[RunOutcome], profile: str) ->
 
 def _comparisons(question: Any, present: list[PointOutcome]) -> list[dict[str, Any]]:
     """Every comparison of every family the question's observers could state (analysis/families.py)."""
-    from reportgen.analysis.prose import question_families
-
     found = []
     for family in question_families(question, present):
         name = name_runs([p for pair in family.pairs for p in (pair.a, pair.b)])
@@ -152,8 +152,6 @@ def _labels(point: RunOutcome) -> dict[str, Any]:
 
 
 def _checks(qid: str, question: Any, outcomes: list[RunOutcome], profile: str) -> list[Any]:
-    from reportgen.analysis.reproduction import check_references
-
     return check_references(qid, question.references, outcomes, profile) if question.references else []
 
 

@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator,
                       model_validator)
 
-from reportgen.analysis.metrics import names_of_kind
+from reportgen.analysis.metrics import comparable_metrics, metric, names_of_kind
+from reportgen.analysis.observations import OBSERVERS
 from reportgen.datasets import DATASETS
 from reportgen.errors import SpecError
 from reportgen.registry import Args, NoArgs, VocabularyError, parse_args, unknown_name_message
@@ -55,8 +56,6 @@ def _checkable_metric(name: str) -> str:
 
 
 def _is_checkable(name: str) -> bool:
-    from reportgen.analysis.metrics import metric
-
     return metric(name).checkable
 
 
@@ -114,8 +113,6 @@ class Reference(_Model):
 
 def _check_margin(value: Any) -> Any:
     """A margin: a number ≥ 0, or a table of compared metrics → numbers ≥ 0 (each message names what is wrong)."""
-    from reportgen.analysis.metrics import comparable_metrics
-
     def number(v: Any, where: str) -> float:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise ValueError(f"{where}expected a number ≥ 0, got {v!r}")
@@ -155,8 +152,6 @@ def _parse_views(raw: Any) -> list[ViewArgs]:
 
 def _parse_observers(raw: Any) -> list[Observer]:
     """Each observer's `args` through its own arguments model (analysis.observations.OBSERVERS)."""
-    from reportgen.analysis.observations import OBSERVERS
-
     parsed = []
     for i, item in enumerate(_table_list(raw, "observers")):
         if isinstance(item, Observer):

@@ -13,6 +13,7 @@ from statistics import fmean, median
 from typing import Any, Callable
 
 from reportgen.analysis import pairing
+from reportgen.analysis.metrics import epochs_to_target
 from reportgen.analysis.stats import ALPHA, Comparison, Summary, compare, summarize
 from reportgen.results import EpochMetrics, RunOutcome, RunResult
 
@@ -150,8 +151,6 @@ def failed_seeds(point: RunOutcome, failed: Callable[[RunResult], bool]) -> tupl
 
 def epochs_to_target_summary(point: RunOutcome) -> tuple[float | None, int, int, list[int]]:
     """(median epoch of the seeds that reached the target, reached, measured, their epochs)."""
-    from reportgen.analysis.metrics import epochs_to_target
-
     return target_epochs(seed_values(point, epochs_to_target))
 
 

@@ -10,6 +10,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from reportgen.analysis.metrics import column_value, names_of_kind
 from reportgen.results import RunOutcome
 
 AHEAD = "ahead"  # the interval excludes zero: one setting is ahead of the other
@@ -28,15 +29,11 @@ SERIES_METRICS = ("test_accuracy", "train_loss", "test_loss")  # the per-epoch m
 
 def run_metric_names() -> list[str]:
     """The names of every scalar metric of a run, in the metrics module's order."""
-    from reportgen.analysis.metrics import names_of_kind
-
     return names_of_kind("run")
 
 
 def run_metric(outcome: RunOutcome, name: str) -> Any:
     """One scalar metric of one run; None when the run is not in the cache."""
-    from reportgen.analysis.metrics import column_value
-
     return column_value(outcome, name)
 
 
