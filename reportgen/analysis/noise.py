@@ -62,7 +62,8 @@ def family_note(families: list[Family]) -> str:
 def _family_part(f: Family) -> str:
     judged = [(p, c) for p, c in f.comparisons() if c.low is not None]
     if not judged:
-        return f"{f.observer}: {w.plural(f.size, 'comparison')}, single runs (no test)"
+        return (f"{f.observer}: {w.plural(f.size, 'comparison')}, none with two or more measured seeds on both "
+                "sides (no test)")
     tests = " and ".join(f.tests())
     said = f"{f.observer}: {w.plural(f.size, 'comparison')} ({f.what}), {tests}, {_level(f.level)} intervals"
     resolution = resolution_text(judged)
