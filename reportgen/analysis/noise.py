@@ -108,7 +108,9 @@ def _seeds_n(c: Comparison) -> str:
 
 
 def _margin(c: Comparison, unit: str, digits: int) -> str:
-    return f"±{c.margin:.{digits}g}{' ' + unit if unit else ''}"
+    """'±0.5 points', '±1 epoch', '±0.02'."""
+    unit = unit[:-1] if c.margin == 1 and unit.endswith("s") else unit
+    return f"±{c.margin:g}{' ' + unit if unit else ''}"
 
 
 def _ahead_first(c: Comparison, better: str | None) -> bool:
