@@ -161,3 +161,34 @@ def test_an_answer_says_equivalent_unresolved_or_ahead_never_level(make_outcome)
     said = " ".join(answer("activation_effect", points, {}))
     assert "level" not in said and "seed noise" not in said
     assert any(word in said for word in ("ahead of", "equivalent to", "unresolved against"))
+
+
+def test_every_comparison_an_observer_states_is_in_its_family(make_outcome, monkeypatch):
+    """The family is what the observer could state: a sentence never judges a pair the correction did not count."""
+    stated = []
+    judge = Family.compare
+
+    def checked(self, a, b, metric):
+        members = {(id(p.a), id(p.b), p.metric) for p in self.pairs} | {(id(p.b), id(p.a), p.metric) for p in self.pairs}
+        stated.append((self.observer, (id(a), id(b), metric) in members))
+        return judge(self, a, b, metric)
+
+    monkeypatch.setattr(Family, "compare", checked)
+    rng = random.Random(4)
+    models = aggregate_points([make_outcome(model=m, accs=[80 + rng.random(), rng.gauss(mu, 0.5)], seed=s, params=p)
+                               for m, mu, p in (("mlp", 85, 100), ("mlp_wide", 85.6, 300), ("mlp_deep", 84, 200))
+                               for s in range(3)])
+    rates = aggregate_points([make_outcome(lr=lr, accs=[rng.gauss(mu, 0.5)], seed=s) for lr, mu in
+                              ((0.1, 88), (0.01, 87), (0.001, 80)) for s in range(3)]
+                             + [make_outcome(lr=lr, accs=[80, 84, 86 + rng.random(), 88][:n], seed=s, until_accuracy=85.0,
+                                             max_epochs=10) for lr, n in ((0.1, 3), (0.01, 4)) for s in range(3)])
+    for kind, points, args in (("capacity", models, {"groups": ["mlp,mlp_wide,mlp_deep"]}),
+                               ("param_efficiency", models, {"pairs": ["mlp,mlp_deep"]}),
+                               ("activation_effect", models, {}), ("convergence", models, {}),
+                               ("compare", models, {"along": "model"}), ("lr_effect", rates, {}),
+                               ("convergence", rates, {})):
+        observe(kind, points, args)
+        answer(kind, points, args)
+    assert {kind for kind, _ in stated} >= {"capacity", "param_efficiency", "activation_effect", "convergence",
+                                            "compare", "lr_effect"}
+    assert all(inside for _, inside in stated), [kind for kind, inside in stated if not inside]
