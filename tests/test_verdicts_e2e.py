@@ -90,7 +90,8 @@ def test_rates_over_the_same_seeds_are_paired_with_the_question_s_margin(built):
 
 
 def test_the_reference_is_judged_by_the_prediction_interval(built):
-    doc, _ = built
+    doc, html = built
+    assert "against the 95 % prediction interval of one new run of ours" in html  # the front page counts
     (check,) = doc["questions"]["rates"]["checks"]
     assert check["judged_by"] == "prediction interval" and len(check["prediction"]) == 2
     low, high = check["prediction"]
