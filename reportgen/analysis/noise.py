@@ -90,7 +90,9 @@ def resolution_text(judged: list[tuple[Pair, Comparison]]) -> str:
         parts.append(f"{what} gaps of {span}{' ' + unit if unit else ''}")
     if not parts:
         return ""
-    return f"{w.join_words(parts)} or more are resolvable at {100 * POWER:g} % power"
+    seeds = sorted({n for _, c in judged for n in (c.n_a, c.n_b)})
+    said = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+    return f"with {said} seeds, {w.join_words(parts)} or more are resolvable at {100 * POWER:g} % power"
 
 
 def unit_of(name: str) -> tuple[str, int]:
