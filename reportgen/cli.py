@@ -265,7 +265,7 @@ def diff(
                                              help="Accuracy points a one-seed number may move before it counts (no noise estimate then).")] = DEFAULT_TOLERANCE,
     html: Annotated[Optional[Path], typer.Option("--html", help="Also write the comparison as a standalone HTML page.")] = None,
 ) -> None:
-    """Compare two builds: settings that differ, then numbers that moved beyond seed noise (exit 1 if any)."""
+    """Compare two builds: settings that differ, then numbers where one build is ahead beyond seed noise (exit 1 if any)."""
     with _user_errors():
         from reportgen.diff import diff_documents, render_html, terminal_report
         from reportgen.results_file import read_results
@@ -502,8 +502,8 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Op
 def _print_results(session: Session, qid: str, outcomes) -> None:
     """The question's own table views (its columns, the report's titles) and its observations."""
     from reportgen.analysis.aggregate import aggregate_points
-    from reportgen.analysis.answers import question_prose
     from reportgen.analysis.noise import seeds_note
+    from reportgen.analysis.prose import question_prose, question_tests_note
 
     question = session.spec.questions[qid]
     points = aggregate_points(outcomes)  # one row per grid point, over its seeds
@@ -516,6 +516,8 @@ def _print_results(session: Session, qid: str, outcomes) -> None:
         console.print(f"[bold]Answer.[/] {' '.join(answer)}", highlight=False)
     for finding in findings:
         console.print(f"• {finding}", highlight=False)
+    if (tests := question_tests_note(question, [p for p in points if p.result is not None])):
+        console.print(tests, style="dim", highlight=False)
     if findings and (note := seeds_note(points)):  # the report says this once on its Answers page
         console.print(note, style="dim", highlight=False)
 

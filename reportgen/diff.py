@@ -1,5 +1,6 @@
 """`reportgen diff`: two results documents in, a structured Diff out — the settings that differ and the
-numbers that moved, judged against seed noise (Welch) or, with one seed, against a tolerance.
+numbers that moved, judged against seed noise with the report's verdicts (ahead, equivalent, unresolved; paired
+where the seeds pair, else Welch) or, with one seed, against a tolerance.
 Rendering (terminal and HTML) is at the end; nothing here reads or writes files.
 """
 from __future__ import annotations
@@ -10,8 +11,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from reportgen.analysis.stats import (BEYOND_NOISE, NOT_DISTINGUISHABLE, Comparison, Summary, compare,
-                                      summarize)
+from reportgen.analysis import pairing
+from reportgen.analysis.metrics import METRICS
+from reportgen.analysis.stats import AHEAD, EQUIVALENT, UNRESOLVED, Comparison, Summary, compare, summarize
 
 DEFAULT_TOLERANCE = 0.5  # accuracy points: 50 of Fashion-MNIST's 10,000 test images
 BEYOND_TOLERANCE = "beyond tolerance"
@@ -20,7 +22,7 @@ NOT_JUDGED = "not judged"
 CHANGED = "changed"
 NOISE_FREE = (BEYOND_TOLERANCE, WITHIN_TOLERANCE, NOT_JUDGED)  # verdicts given without a noise estimate
 
-# How each compared metric is judged when a side has one seed (with ≥ 2 on both sides, all use Welch):
+# How each compared metric is judged when a side has one seed (with ≥ 2 on both sides, all by the interval):
 ACCURACY, UNJUDGED, EXACT = "accuracy", "unjudged", "exact"
 COMPARED_METRICS = {
     "final_accuracy": ACCURACY, "best_accuracy": ACCURACY,  # against --tolerance, in accuracy points
@@ -65,8 +67,8 @@ class Move:
     a: Summary | str
     b: Summary | str
     difference: float | None  # mean B − mean A, for numbers
-    comparison: Comparison | None  # Welch's, when both sides have ≥ 2 seeds
-    verdict: str  # BEYOND_NOISE, NOT_DISTINGUISHABLE, or one of NOISE_FREE, or CHANGED
+    comparison: Comparison | None  # paired or Welch's, when both sides have ≥ 2 seeds
+    verdict: str  # AHEAD, EQUIVALENT, UNRESOLVED (stats.py), or one of NOISE_FREE, or CHANGED
     moved: bool  # counts towards the exit code
 
 
@@ -226,8 +228,28 @@ def _group_moves(qid: str, run: str, a: dict, b: dict, tolerance: float) -> list
     for metric, rule in COMPARED_METRICS.items():
         sa, sb = (summarize(_number(s["metrics"].get(metric)) for s in side) for side in (present_a, present_b))
         if sa.n and sb.n and (sa.mean, sa.non_finite) != (sb.mean, sb.non_finite):
-            moves.append(_number_move(qid, run, metric, sa, sb, rule, tolerance))
+            comparison = _compare_seeds(metric, present_a, present_b)
+            moves.append(_number_move(qid, run, metric, sa, sb, rule, tolerance, comparison))
     return moves
+
+
+def _compare_seeds(metric: str, a: list[dict], b: list[dict]) -> Comparison:
+    """B − A at 95 % with the metric's margin: paired when the seeds pair (analysis/pairing.py), else Welch."""
+    na, nb = (_finite_by_seed(side, metric) for side in (a, b))
+    is_paired = pairing.paired(((s, r) for s, (_, r) in na.items()), ((s, r) for s, (_, r) in nb.items()))
+    order = sorted(na, key=repr) if is_paired else None
+    vb = [nb[s][0] for s in order] if order else [v for v, _ in nb.values()]
+    va = [na[s][0] for s in order] if order else [v for v, _ in na.values()]
+    return compare(vb, va, margin=METRICS.get(metric).margin, paired=is_paired)
+
+
+def _finite_by_seed(seeds: list[dict], metric: str) -> dict[Any, tuple[float, dict]]:
+    found = {}
+    for s in seeds:
+        value = _number(s["metrics"].get(metric))
+        if value is not None and math.isfinite(value):
+            found[s.get("seed")] = (value, s.get("request") or {})
+    return found
 
 
 def _present(group: dict) -> list[dict]:
@@ -243,8 +265,8 @@ def _number(value: Any) -> float | None:
     return float(value) if value in ("NaN", "Infinity", "-Infinity") else None
 
 
-def _number_move(qid: str, run: str, metric: str, a: Summary, b: Summary, rule: str, tolerance: float) -> Move:
-    comparison = compare(list(b.values), list(a.values))  # B − A
+def _number_move(qid: str, run: str, metric: str, a: Summary, b: Summary, rule: str, tolerance: float,
+                 comparison: Comparison) -> Move:
     difference = comparison.difference
     if rule == EXACT:
         verdict = CHANGED  # a count that differs is a different model, whatever the seeds say
@@ -254,7 +276,7 @@ def _number_move(qid: str, run: str, metric: str, a: Summary, b: Summary, rule: 
         verdict = BEYOND_TOLERANCE if abs(difference) > tolerance + 1e-9 else WITHIN_TOLERANCE  # 1e-9: float rounding
     else:
         verdict = NOT_JUDGED
-    moved = verdict in (BEYOND_NOISE, BEYOND_TOLERANCE, CHANGED)
+    moved = verdict in (AHEAD, BEYOND_TOLERANCE, CHANGED)
     judged_by_noise = comparison.low is not None and rule != EXACT
     return Move(qid, run, metric, a, b, difference, comparison if judged_by_noise else None, verdict, moved)
 
@@ -306,7 +328,7 @@ def _count_text(counts: dict[str, int]) -> str:
 METRIC_NAMES = {"final_accuracy": "final acc.", "best_accuracy": "best acc.", "final_train_loss": "train loss",
                 "final_test_loss": "test loss", "epochs_trained": "epochs", "epochs_to_target": "epoch @ target",
                 "params": "parameters"}
-VERDICT_WORDS = {BEYOND_NOISE: "beyond noise", NOT_DISTINGUISHABLE: "within noise", BEYOND_TOLERANCE: "> tolerance*",
+VERDICT_WORDS = {AHEAD: "ahead", EQUIVALENT: "equivalent", UNRESOLVED: "unresolved", BEYOND_TOLERANCE: "> tolerance*",
                  WITHIN_TOLERANCE: "≤ tolerance*", NOT_JUDGED: "not judged*", CHANGED: "changed"}
 MOVE_HEADER = ("number", "A", "B", "B − A", "95 % CI", "verdict")
 
@@ -315,14 +337,15 @@ def summary_line(diff: Diff) -> str:
     if not diff.parameters and not diff.settings and not diff.moves:
         return "No differences: the same settings and the same numbers."
     moved, settings = len(diff.moved), len(diff.settings)
-    return (f"{moved} number{'s' * (moved != 1)} moved beyond seed noise or tolerance; "
+    return (f"{moved} number{'s' * (moved != 1)} moved (one side ahead, or beyond tolerance); "
             f"{settings} run setting{'s differ' if settings != 1 else ' differs'}.")
 
 
 def footnote(diff: Diff) -> str:
     return (f"* one seed on a side: no noise estimate exists. Accuracies count as moved beyond "
             f"{diff.tolerance:g} points (--tolerance); other numbers are not judged. With 2 or more seeds on "
-            f"both sides: Welch's 95 % interval of B − A, beyond noise when it excludes 0.")
+            f"both sides: the 95 % interval of B − A (paired t where seed s of both builds starts alike, else Welch): "
+            "A or B ahead when it excludes 0, equivalent when it lies within the metric's margin, else unresolved.")
 
 
 def setting_rows(diff: Diff) -> list[tuple[str, str, str, str]]:
@@ -339,8 +362,16 @@ def setting_rows(diff: Diff) -> list[tuple[str, str, str, str]]:
 def move_rows(diff: Diff, qid: str) -> list[tuple[str, tuple[str, ...], bool]]:
     """(run, cells under MOVE_HEADER, moved) for one question's moves, in order."""
     return [(m.run, (METRIC_NAMES.get(m.metric, m.metric), _fmt_side(m.a), _fmt_side(m.b), _fmt_difference(m),
-                     _fmt_interval(m), VERDICT_WORDS[m.verdict]), m.moved)
+                     _fmt_interval(m), _verdict_word(m)), m.moved)
             for m in diff.moves if m.question == qid]
+
+
+def _verdict_word(move: Move) -> str:
+    """'B ahead' (B is better: higher, or lower where lower is better), 'A ahead', or the verdict's word."""
+    if move.verdict != AHEAD or move.difference is None:
+        return VERDICT_WORDS[move.verdict]
+    lower_better = move.metric in METRICS and METRICS.get(move.metric).better == "lower"
+    return f"{'B' if (move.difference > 0) != lower_better else 'A'} ahead"
 
 
 def _seeds_of(diff: Diff, qid: str, run: str) -> tuple[str, str]:

@@ -22,6 +22,8 @@ from reportgen.analysis import figures, naming, tables
 from reportgen.analysis.aggregate import aggregate_points, seeds_text
 from reportgen.analysis.metrics import metric
 from reportgen.analysis.noise import seeds_note
+from reportgen.analysis.prose import question_prose, question_tests_note
+from reportgen.analysis.reproduction import check_references
 from reportgen.datasets import dataset_title
 from reportgen.errors import ReportgenError
 from reportgen.results import RunOutcome
@@ -32,7 +34,8 @@ from reportgen.views import VIEWS
 # data files under <prefix>/share/reportgen/templates (pyproject.toml).
 TEMPLATE_PLACES = (Path(__file__).resolve().parents[1] / "templates", Path(sys.prefix) / "share" / "reportgen" / "templates")
 _FIGURES_SOURCE_HASH = hashlib.sha256(inspect.getsource(figures).encode()).hexdigest()  # new drawing code, new figures
-VERDICT_CLASSES = {"within tolerance": "ok", "outside tolerance": "bad", "not measured": "na"}
+VERDICT_CLASSES = {"inside prediction interval": "ok", "outside prediction interval": "bad",
+                   "within tolerance": "ok", "outside tolerance": "bad", "not measured": "na"}
 VERSIONS = ("torch", "torchvision", "matplotlib", "pandas", "jinja2", "weasyprint")
 
 
@@ -364,17 +367,13 @@ def _data_missing(dataset: str, err: Exception) -> dict[str, Any]:
 # ---------------------------------------------------------------- prose and checks
 
 def _prose(spec: Spec, question: Question, present: list[RunOutcome], said: set[str], named: set[str]) -> dict[str, list[str]]:
-    from reportgen.analysis.answers import question_prose
-
     answer, findings = question_prose(spec, question, present, said, named)
-    return {"answer": answer, "observations": findings}
+    return {"answer": answer, "observations": findings, "tests": question_tests_note(question, present)}
 
 
 def _checks(qid: str, question: Question, runs: list[RunOutcome], profile: str) -> list[Any]:
     if not question.references:
         return []
-    from reportgen.analysis.reproduction import check_references
-
     return check_references(qid, question.references, runs, profile)
 
 
@@ -408,6 +407,9 @@ def _distribution(check: Any) -> str:
         said += "; reference " + ("inside it" if check.in_seed_range else "outside it")
     if check.sigmas is not None:
         said += f", {abs(check.sigmas):.1f} sd {'above' if check.sigmas > 0 else 'below'} the mean"
+    if check.prediction is not None:
+        low, high = (tables.format_value(check.metric, v) for v in check.prediction)
+        said += f"; 95 % prediction interval of one new run {low}–{high}"
     return said
 
 

@@ -1,5 +1,6 @@
 """Stage 6b: the results as data. Every build writes `results.json` beside its HTML: provenance, per run
-group the per-seed numbers and their aggregates, and the reference checks (schema in README.md).
+group the per-seed numbers and their aggregates, every comparison the observers could state with its family, test
+and verdict, and the reference checks (schema in README.md).
 """
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ import platform
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import reportgen
 from reportgen.analysis import stats
-from reportgen.analysis.aggregate import PointOutcome, aggregate_points, seed_summary, seed_values, target_epochs
+from reportgen.analysis.aggregate import (PointOutcome, aggregate_points, seed_numbers, seed_summary, seed_values,
+                                          target_epochs)
+from reportgen.analysis.families import Family
 from reportgen.analysis.metrics import metric
+from reportgen.analysis.naming import name_runs
 from reportgen.analysis.noise import seeds_note
+from reportgen.analysis.prose import question_families, question_prose
+from reportgen.analysis.reproduction import check_references
 from reportgen.errors import ResultsFileError
 from reportgen.results import RunOutcome
 from reportgen.spec import Spec
@@ -174,21 +180,41 @@ def _versions() -> dict[str, str]:
 
 def _question(spec: Spec, qid: str, outcomes: list[RunOutcome], profile: str, said: set[str],
               named: set[str]) -> dict[str, Any]:
-    from reportgen.analysis.answers import question_prose
-
     question = spec.questions[qid]
     # The report's own run points (aggregate_points), so the file and the tables group and summarise alike.
     points = aggregate_points(outcomes)
-    answer, _findings = question_prose(spec, question, [p for p in points if p.result is not None], said, named)
+    present = [p for p in points if p.result is not None]
+    answer, _findings = question_prose(spec, question, present, said, named)
     return {"title": question.title, "part": question.part, "answer": answer,
             "trained": any(o.result for o in outcomes) if outcomes else None,  # None: data views, no runs
             "groups": [_group(p) for p in points],
+            "comparisons": _comparisons(question, present),
             "checks": [asdict(c) for c in _checks(qid, question, outcomes, profile)]}
 
 
-def _checks(qid: str, question: Any, outcomes: list[RunOutcome], profile: str) -> list[Any]:
-    from reportgen.analysis.reproduction import check_references
+def _comparisons(question: Any, present: list[PointOutcome]) -> list[dict[str, Any]]:
+    """Every comparison of every family the question's observers could state (analysis/families.py)."""
+    found = []
+    for family in question_families(question, present):
+        name = name_runs([p for pair in family.pairs for p in (pair.a, pair.b)])
+        found += [_comparison(family, pair, c, name) for pair, c in family.comparisons()]
+    return found
 
+
+def _comparison(family: Family, pair: Any, c: stats.Comparison, name: Callable[[RunOutcome], str]) -> dict[str, Any]:
+    value = metric(pair.metric).value
+    return {"observer": family.observer, "family": family.what, "family_size": family.size, "metric": pair.metric,
+            "a": name(pair.a), "b": name(pair.b),
+            "a_labels": _labels(pair.a), "b_labels": _labels(pair.b),
+            "seeds_a": sorted(seed_numbers(pair.a, value), key=repr), "seeds_b": sorted(seed_numbers(pair.b, value), key=repr),
+            **c.to_dict()}
+
+
+def _labels(point: RunOutcome) -> dict[str, Any]:
+    return {k: v for k, v in point.planned.labels.items() if k != "seed"}
+
+
+def _checks(qid: str, question: Any, outcomes: list[RunOutcome], profile: str) -> list[Any]:
     return check_references(qid, question.references, outcomes, profile) if question.references else []
 
 

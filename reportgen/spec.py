@@ -12,10 +12,11 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, SerializeAsAny, ValidationError,
-                      ValidationInfo, field_validator, model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, SerializeAsAny,
+                      ValidationError, ValidationInfo, field_validator, model_validator)
 
-from reportgen.analysis.metrics import names_of_kind
+from reportgen.analysis.metrics import comparable_metrics, metric, names_of_kind
+from reportgen.analysis.observations import OBSERVERS
 from reportgen.datasets import DATASETS
 from reportgen.errors import DataError, SpecError
 from reportgen.registry import Args, NoArgs, VocabularyError, parse_args, unknown_name_message
@@ -51,8 +52,6 @@ def _checkable_metric(name: str) -> str:
 
 
 def _is_checkable(name: str) -> bool:
-    from reportgen.analysis.metrics import metric
-
     return metric(name).checkable
 
 
@@ -108,9 +107,34 @@ class Reference(_Model):
     note: str = ""  # shown beside the check in the report
 
 
+def _check_margin(value: Any) -> Any:
+    """A margin: a number ≥ 0, or a table of compared metrics → numbers ≥ 0 (each message names what is wrong)."""
+    def number(v: Any, where: str) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"{where}expected a number ≥ 0, got {v!r}")
+        return float(v)
+
+    if isinstance(value, dict):
+        allowed = comparable_metrics()
+        for name in value:
+            if name not in allowed:
+                raise ValueError(unknown_name_message("compared metric", name, allowed))
+        return {name: number(v, f"{name}: ") for name, v in value.items()}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return number(value, "")
+    raise ValueError(f"expected a number ≥ 0 (for the observer's ranked metric) or a table "
+                     f"{{ metric = number }}, got {value!r:.60}")
+
+
+# A difference within ±margin does not matter (the "equivalent" verdict): a number, for the metric the observer ranks
+# by (its `metric` argument, else final accuracy), or a table by metric; over the metric registry's defaults.
+Margin = Annotated[Union[float, dict[str, float]], BeforeValidator(_check_margin)]
+
+
 class Observer(_Model):
     kind: str  # a name in analysis.observations.OBSERVERS
     args: SerializeAsAny[Args] = NoArgs()  # validated by the observer's own arguments model
+    margin: Margin | None = None  # over the question's margin for this observer's comparisons
 
 
 def _parse_views(raw: Any) -> list[ViewArgs]:
@@ -125,7 +149,6 @@ def _parse_views(raw: Any) -> list[ViewArgs]:
 def _parse_observers(raw: Any, base_dir: Path) -> list[Observer]:
     """Each observer's `args` through its own arguments model (analysis.observations.OBSERVERS); a `kind`
     that is a reference ('observers.py:fn') is the spec's own observer, registered first."""
-    from reportgen.analysis.observations import OBSERVERS
     from reportgen.analysis.user_code import register_observer
     from reportgen.references import is_reference
 
@@ -140,12 +163,20 @@ def _parse_observers(raw: Any, base_dir: Path) -> list[Observer]:
             except SpecError as err:  # as a ValueError, so that the message gets the question's key path
                 raise VocabularyError(f"[{i}].kind", str(err).removeprefix("kind: ")) from None
         kind = _kind_of(item, i, OBSERVERS.names(), "observer")
-        unknown = sorted(set(item) - {"kind", "args"})
+        unknown = sorted(set(item) - {"kind", "args", "margin"})
         if unknown:
-            raise VocabularyError(f"[{i}].{unknown[0]}", "unknown key; an observer has `kind` and `args`")
+            raise VocabularyError(f"[{i}].{unknown[0]}", "unknown key; an observer has `kind`, `args` and `margin`")
         args = parse_args(OBSERVERS.get(kind).args, item.get("args", {}), f"[{i}].args")
-        parsed.append(Observer(kind=kind, args=args))
+        parsed.append(_observer(kind, args, item.get("margin"), i))
     return parsed
+
+
+def _observer(kind: str, args: Args, margin: Any, i: int) -> Observer:
+    try:
+        return Observer(kind=kind, args=args, margin=margin)
+    except ValidationError as err:
+        detail = err.errors()[0]
+        raise VocabularyError(f"[{i}].margin", f"{detail['msg'].removeprefix('Value error, ')} (got {margin!r:.60})") from None
 
 
 def _table_list(raw: Any, what: str) -> list[Any]:
@@ -194,6 +225,7 @@ class Question(_Model):
     views: list[SerializeAsAny[ViewArgs]] = []
     observers: list[Observer] = []
     references: list[Reference] = []
+    margin: Margin | None = None  # for every observer of the question (each may set its own)
 
     _views = field_validator("views", mode="before")(lambda cls, raw: _parse_views(raw))
     _observers = field_validator("observers", mode="before")(lambda cls, raw, info: _parse_observers(raw, _base_dir_of(info)))

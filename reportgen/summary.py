@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from reportgen import diff as d
+from reportgen.analysis.reproduction import VERDICTS as CHECK_VERDICTS
 
 # GitHub refuses comments over 65,536 characters; the job summary takes 1 MiB. Stay under the smaller.
 MAX_CHARS = 60_000
-CHECK_VERDICTS = ("within tolerance", "outside tolerance", "not measured")  # analysis/reproduction.VERDICTS
 MARKER = "<!-- reportgen-summary -->"  # lets the workflow find its own comment to update in place
 
 
@@ -64,9 +64,10 @@ def _reproduction(doc: dict) -> str:
     if not checks:
         return ""
     counts = {v: sum(1 for c in checks if c.get("verdict") == v) for v in CHECK_VERDICTS}
+    said = [f"{n} {v}" for v, n in counts.items() if n] or ["none judged"]
     lines = ["### Reproduction",
              f"{len(checks)} reference numbers from the source documents against our measurements: "
-             + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."]
+             + ", ".join(said) + "."]
     outside = [c for c in checks if c.get("verdict") == "outside tolerance"]
     if outside:
         rows = [(c["question"], c["label"], d.METRIC_NAMES.get(c["metric"], c["metric"]), _value(c["reference"]), _value(c["measured"]),
@@ -100,7 +101,7 @@ def _changes(diff: d.Diff) -> str:
 
 
 def _question_moves(qid: str, title: str, rows: list[tuple[str, tuple[str, ...], bool]]) -> str:
-    """The numbers diff counts as moved in a table; those it does not (within noise or tolerance) folded below."""
+    """The numbers diff counts as moved in a table; those it does not (unresolved, equivalent, within tolerance) folded below."""
     header = ("run", *d.MOVE_HEADER)
     moved = [(run, *cells) for run, cells, flag in rows if flag]
     within = [(run, *cells) for run, cells, flag in rows if not flag]
@@ -108,7 +109,7 @@ def _question_moves(qid: str, title: str, rows: list[tuple[str, tuple[str, ...],
     if moved:
         lines += ["", _table(header, moved)]
     if within:
-        what = f"{len(within)} number{'s' * (len(within) != 1)} changed but not beyond noise or tolerance"
+        what = f"{len(within)} number{'s' * (len(within) != 1)} changed, none ahead or beyond tolerance"
         lines += ["", _details(what, _table(header, within))]
     return "\n".join(lines)
 

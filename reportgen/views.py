@@ -1,5 +1,5 @@
 """The view-kind registry: what a question may show (tables, figures, image grids), each kind's
-arguments as a pydantic model and the function that turns it into one item of the report.
+arguments as a pydantic model (view_args.py) and the function that turns it into one item of the report.
 
 A renderer gets a `canvas` (report.py's ViewCanvas: numbering, output folder, data splits, figure
 reuse), the validated view and the question's runs, and returns the item the templates draw: from
@@ -9,22 +9,14 @@ Adding a view kind is one arguments model, one renderer and one `VIEWS.add(...)`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Optional
+from typing import Any, Callable
 
-from pydantic import AfterValidator, Field
-
-from reportgen.analysis.metrics import names_of_kind
-from reportgen.analysis.naming import LABEL_FIELDS
-from reportgen.registry import Args, Registry, unknown_name_message
-from reportgen.results import PROBE_STEPS, RunOutcome
-
-# Run fields a figure may split its panels by ("none": one panel).
-FACET_FIELDS = (*LABEL_FIELDS, "none")
-
-
-class ViewArgs(Args):
-    kind: str
-    caption: str = Field("", description="text under the table or figure")
+from reportgen.analysis import figures, tables
+from reportgen.registry import Registry
+from reportgen.results import RunOutcome
+# The argument models live below this registry and the drawing modules; re-exported for `from reportgen.views import`.
+from reportgen.view_args import (BarsArgs, CurvesArgs, DatasetTableArgs, EpochTableArgs,  # noqa: F401
+                                 ImageGridArgs, StepCurvesArgs, TableArgs, ViewArgs)
 
 
 @dataclass(frozen=True)
@@ -39,78 +31,18 @@ class ViewKind:
 VIEWS: Registry[ViewKind] = Registry("view kind")
 
 
-def _name_in(allowed: Callable[[], list[str]], concept: str) -> AfterValidator:
-    """Refuse a name outside `allowed()` (read at validation time, so later registrations count)."""
-    def check(value: str) -> str:
-        if value not in allowed():
-            raise ValueError(unknown_name_message(concept, value, allowed()))
-        return value
-    return AfterValidator(check)
-
-
-Column = Annotated[str, _name_in(lambda: names_of_kind("label", "run"), "column")]
-EpochMetric = Annotated[str, _name_in(lambda: names_of_kind("epoch"), "per-epoch metric")]
-StepSeries = Annotated[str, _name_in(lambda: names_of_kind("step"), "per-step series")]
-BarMetric = Annotated[str, _name_in(lambda: names_of_kind("run", numeric=True), "numeric per-run metric")]
-DatasetName = str  # a registered data set or one of the spec's [datasets]: checked by spec.Spec
-Facet = Annotated[str, _name_in(lambda: list(FACET_FIELDS), "facet")]
-
-
-# ---------------------------------------------------------------- argument models
-
-class TableArgs(ViewArgs):
-    columns: list[Column] = Field(min_length=1, description="run fields and per-run metrics, one column each")
-
-
-class EpochTableArgs(ViewArgs):
-    log_every: int = Field(100, gt=0, description="batches between logged training losses")
-
-
-class CurvesArgs(ViewArgs):
-    metrics: list[EpochMetric] = Field(min_length=1, description="per-epoch metrics, one row of panels each")
-    facet: Facet = Field("model", description="one panel per value of this run field ('none': one panel)")
-    log_y: Optional[bool] = Field(None, description="log scale; default: when losses span more than a decade")
-
-
-class StepCurvesArgs(ViewArgs):
-    series: list[StepSeries] = Field(min_length=1, description="per-step probes, one row of panels each")
-    steps: int = Field(PROBE_STEPS, gt=0, le=PROBE_STEPS,
-                       description=f"first training steps to draw (probes are recorded for {PROBE_STEPS})")
-    facet: Facet = Field("model", description="one panel per value of this run field ('none': one panel)")
-
-
-class BarsArgs(ViewArgs):
-    metric: BarMetric = Field(description="a numeric per-run metric, one bar per run")
-
-
-class ImageGridArgs(ViewArgs):
-    dataset: DatasetName = Field(description="the data set to draw training images from")
-    per_class: int = Field(1, gt=0, le=10, description="images per class")
-    classes: Optional[list[int]] = Field(None, description="class indices to show (default: all)")
-
-
-class DatasetTableArgs(ViewArgs):
-    dataset: DatasetName = Field(description="the data set to describe")
-
-
 # ---------------------------------------------------------------- renderers
 
 def render_table(canvas, view: TableArgs, runs: list[RunOutcome]) -> dict[str, Any]:
-    from reportgen.analysis import tables
-
     return canvas.table(tables.run_table(view, runs), view.caption, per_seed=tables.per_seed_table(view, runs))
 
 
 def render_epoch_table(canvas, view: EpochTableArgs, runs: list[RunOutcome]) -> dict[str, Any]:
-    from reportgen.analysis import tables
-
     frame = tables.epoch_table(view, runs)
     return canvas.table(frame, view.caption, group_by=frame.attrs["keys"].index("epoch"))
 
 
 def render_dataset_table(canvas, view: DatasetTableArgs, runs: list[RunOutcome]) -> dict[str, Any]:
-    from reportgen.analysis import tables
-
     splits = canvas.splits(view.dataset)
     if isinstance(splits, dict):  # the data could not be read: a placeholder saying why
         return splits
@@ -118,26 +50,18 @@ def render_dataset_table(canvas, view: DatasetTableArgs, runs: list[RunOutcome])
 
 
 def render_curves(canvas, view: CurvesArgs, runs: list[RunOutcome]) -> dict[str, Any]:
-    from reportgen.analysis import figures
-
     return canvas.figure(view, runs, figures.curves_figure)
 
 
 def render_step_curves(canvas, view: StepCurvesArgs, runs: list[RunOutcome]) -> dict[str, Any]:
-    from reportgen.analysis import figures
-
     return canvas.figure(view, runs, figures.step_curves_figure)
 
 
 def render_bars(canvas, view: BarsArgs, runs: list[RunOutcome]) -> dict[str, Any]:
-    from reportgen.analysis import figures
-
     return canvas.figure(view, runs, figures.bars_figure)
 
 
 def render_image_grid(canvas, view: ImageGridArgs, runs: list[RunOutcome]) -> dict[str, Any]:
-    from reportgen.analysis import figures
-
     splits = canvas.splits(view.dataset)
     if isinstance(splits, dict):
         return splits

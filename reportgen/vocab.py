@@ -20,7 +20,8 @@ def vocabulary_markdown() -> str:
     sections = [
         _entries("View kinds", "a question's `views = [{ kind = \"...\", ... }]`", VIEWS.entries(), skip=("caption",)),
         _metrics(METRICS.entries()),
-        _entries("Observers", "a question's `observers = [{ kind = \"...\", args = { ... } }]`", OBSERVERS.entries()),
+        _entries("Observers", "a question's `observers = [{ kind = \"...\", args = { ... } }]`", OBSERVERS.entries())
+        + MARGIN_NOTE,
         _entries("Data sets", "`dataset = \"...\"` in a protocol or grid, and in data views", DATASETS.entries()),
         _entries("Your own data sets", "a `[datasets.NAME]` table with `kind = \"...\"` and the kind's arguments; "
                  "`dataset = \"NAME\"` then uses it. Input shape and class names are read from the data; the "
@@ -66,6 +67,13 @@ def _own_analysis() -> str:
     return "\n".join(lines)
 
 
+MARGIN_NOTE = (
+    "\n\nEvery observer, and every question, also takes `margin`: the ± within which a difference does not matter "
+    "(the *equivalent* verdict), a number for the metric the observer ranks by (its `metric` argument, else "
+    "`final_accuracy`) or a table by metric (`margin = { final_accuracy = 1.0, epochs_to_target = 2 }`); an "
+    "observer's margin overrides its question's, which overrides the metric's default (the Metrics table).")
+
+
 def _entries(title: str, where: str, entries: list[Any], skip: tuple[str, ...] = ()) -> str:
     lines = [f"#### {title}", "", f"Used in {where}.", ""]
     for entry in entries:
@@ -86,8 +94,10 @@ def _metrics(metrics: list[Any]) -> str:
             "epoch": "`curves` metric", "step": "`step_curves` series"}
     lines = ["#### Metrics", "",
              "Named by table `columns`, `curves.metrics`, `step_curves.series`, `bars.metric` and references' "
-             "`metric`.", "", "| name | use | title | what it is |", "|---|---|---|---|"]
+             "`metric`. A margin is the default ± within which two settings count as equivalent.", "",
+             "| name | use | title | what it is | margin |", "|---|---|---|---|---|"]
     for m in metrics:
         use = uses[m.kind] + ("; checkable reference" if m.checkable else "")
-        lines.append(f"| `{m.name}` | {use} | {m.title.replace(chr(10), ' ')} | {m.help} |")
+        margin = f"±{m.margin:g}" if m.margin is not None else ""
+        lines.append(f"| `{m.name}` | {use} | {m.title.replace(chr(10), ' ')} | {m.help} | {margin} |")
     return "\n".join(lines)

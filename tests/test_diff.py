@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from reportgen.analysis.stats import BEYOND_NOISE, NOT_DISTINGUISHABLE
+from reportgen.analysis.stats import AHEAD, UNRESOLVED
 from reportgen.cli import app
 from reportgen.diff import (BEYOND_TOLERANCE, CHANGED, NOT_JUDGED, WITHIN_TOLERANCE, diff_documents, render_html,
                             terminal_report)
@@ -42,7 +42,7 @@ def test_a_number_that_moved_beyond_seed_noise(make_doc):
     diff = diff_documents(a, b)
     move = only_move(diff)
     assert move.difference == pytest.approx(85.0667 - 80.0667, abs=1e-3)
-    assert move.verdict == BEYOND_NOISE and move.moved and move.comparison.low > 0
+    assert move.verdict == AHEAD and move.moved and move.comparison.low > 0
     assert move.run == "MLP" and (move.a.n, move.b.n) == (3, 3)
     assert not diff.settings and diff.exit_code == 1
 
@@ -50,7 +50,7 @@ def test_a_number_that_moved_beyond_seed_noise(make_doc):
 def test_a_number_within_seed_noise_is_listed_but_not_counted(make_doc):
     diff = diff_documents(make_doc({0.1: [80.0, 82.0, 78.0]}), make_doc({0.1: [81.0, 79.0, 83.5]}))
     move = only_move(diff)
-    assert move.verdict == NOT_DISTINGUISHABLE and not move.moved
+    assert move.verdict == UNRESOLVED and not move.moved
     assert move.comparison.low < 0 < move.comparison.high
     assert diff.exit_code == 0
 
@@ -70,7 +70,7 @@ def test_one_changed_label_pairs_the_old_and_new_group_and_compares_their_number
                           make_doc({0.2: [85.1, 84.8, 85.3], 0.01: [70.0, 71.0]}))
     assert [(s.run, s.setting, s.a, s.b) for s in diff.settings] == [("MLP, lr 0.1 → lr 0.2", "lr", 0.1, 0.2)]
     move = only_move(diff)
-    assert move.run == "MLP, lr 0.1 → lr 0.2" and move.verdict == BEYOND_NOISE and move.moved
+    assert move.run == "MLP, lr 0.1 → lr 0.2" and move.verdict == AHEAD and move.moved
     assert diff.exit_code == 1
 
 
@@ -136,7 +136,7 @@ def test_terminal_output_fits_80_columns_and_says_when_there_is_no_noise_estimat
         console.print(part)
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 80
-    assert "only in A" in text and "only in B" in text and "beyond noise" in text
+    assert "only in A" in text and "only in B" in text and "B ahead" in text
     assert "no noise estimate" not in text  # every move here has 3 seeds a side
     one_seed = diff_documents(make_doc({0.1: [80.0]}), make_doc({0.1: [81.0]}))
     console = Console(width=80, record=True, file=open("/dev/null", "w"))
@@ -149,7 +149,7 @@ def test_html_page_is_standalone_and_escaped(make_doc):
     diff = diff_documents(make_doc({0.1: [80.0, 80.4, 79.8]}), make_doc({0.1: [85.1, 84.8, 85.3]}),
                           a_name="<a>", b_name="b")
     page = render_html(diff)
-    assert page.startswith("<!DOCTYPE html>") and "&lt;a&gt;" in page and "beyond noise" in page
+    assert page.startswith("<!DOCTYPE html>") and "&lt;a&gt;" in page and "B ahead" in page
     assert "<link" not in page and "<script" not in page
 
 
@@ -170,8 +170,8 @@ def test_command_exit_codes_and_html(make_doc, tmp_path):
     page = tmp_path / "diff.html"
     moved = CliRunner().invoke(app, ["diff", str(tmp_path / "a"), str(tmp_path / "b"), "--html", str(page)])
     assert moved.exit_code == 1, moved.output
-    assert "beyond noise" in moved.output and "2 numbers moved" in moved.output  # final and best accuracy
-    assert "beyond noise" in page.read_text()
+    assert "B ahead" in moved.output and "2 numbers moved" in moved.output  # final and best accuracy
+    assert "B ahead" in page.read_text()
 
 
 @pytest.mark.parametrize("content", [None, "{truncated", '{"schema": 1}'])

@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats as scipy_stats
 
-from reportgen.analysis.stats import BEYOND_NOISE, NO_NOISE_ESTIMATE, NOT_DISTINGUISHABLE, compare, summarize
+from reportgen.analysis.stats import AHEAD, EQUIVALENT, NO_NOISE_ESTIMATE, UNRESOLVED, compare, summarize
 from reportgen.results import Budget, EpochMetrics, PlannedRun, RunOutcome, RunResult
 
 
@@ -61,7 +61,7 @@ def test_interval_and_p_value_are_scipys_welch():
     assert c.p_value == pytest.approx(expected.pvalue)
     assert (c.low, c.high, c.p_value) == pytest.approx((0.50732, 2.29268, 0.010077), abs=1e-5)  # scipy 1.17
     assert (c.n_a, c.n_b, c.level) == (4, 3, 0.95)
-    assert c.low > 0 and c.verdict == BEYOND_NOISE
+    assert c.low > 0 and c.verdict == AHEAD
 
 
 def test_a_wider_level_gives_a_wider_interval():
@@ -69,15 +69,15 @@ def test_a_wider_level_gives_a_wider_interval():
     assert wide.low < narrow.low < narrow.high < wide.high
 
 
-def test_overlapping_groups_are_not_distinguishable():
+def test_overlapping_groups_are_unresolved():
     c = compare([85.0, 86.0, 84.0], [85.5, 84.5, 86.5])
     assert c.low < 0 < c.high
-    assert c.verdict == NOT_DISTINGUISHABLE
+    assert c.verdict == UNRESOLVED
 
 
-def test_separated_groups_are_beyond_noise_in_either_direction():
-    assert compare([70.0, 70.5, 69.5], [80.0, 80.4, 79.8]).verdict == BEYOND_NOISE
-    assert compare([80.0, 80.4, 79.8], [70.0, 70.5, 69.5]).verdict == BEYOND_NOISE
+def test_separated_groups_are_ahead_in_either_direction():
+    assert compare([70.0, 70.5, 69.5], [80.0, 80.4, 79.8]).verdict == AHEAD
+    assert compare([80.0, 80.4, 79.8], [70.0, 70.5, 69.5]).verdict == AHEAD
 
 
 @pytest.mark.parametrize("a, b", [([85.0], [80.0, 81.0]), ([85.0, 86.0], [80.0]), ([85.0], [85.0])])
@@ -93,16 +93,16 @@ def test_nan_values_are_left_out_of_the_comparison():
     assert c.verdict == NO_NOISE_ESTIMATE and c.n_a == 1
 
 
-def test_equal_constants_are_not_distinguishable():
+def test_equal_constants_are_equivalent():
     c = compare([85.3, 85.3, 85.3], [85.3, 85.3])
-    assert (c.difference, c.low, c.high, c.p_value, c.verdict) == (0.0, 0.0, 0.0, 1.0, NOT_DISTINGUISHABLE)
+    assert (c.difference, c.low, c.high, c.p_value, c.verdict) == (0.0, 0.0, 0.0, 1.0, EQUIVALENT)
 
 
-def test_different_constants_are_beyond_noise_with_a_zero_width_interval():
+def test_different_constants_are_ahead_with_a_zero_width_interval():
     c = compare([86.0, 86.0], [85.0, 85.0, 85.0])
-    assert (c.difference, c.low, c.high, c.p_value, c.verdict) == (1.0, 1.0, 1.0, 0.0, BEYOND_NOISE)
+    assert (c.difference, c.low, c.high, c.p_value, c.verdict) == (1.0, 1.0, 1.0, 0.0, AHEAD)
 
 
 def test_one_constant_side_still_uses_welch():
     c = compare([85.0, 85.0, 85.0], [84.0, 86.0, 85.5])
-    assert c.low < 0 < c.high and c.verdict == NOT_DISTINGUISHABLE
+    assert c.low < 0 < c.high and c.verdict == UNRESOLVED

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from reportgen.cli import app
 from reportgen.diff import VERDICT_WORDS, diff_documents
-from reportgen.analysis.stats import BEYOND_NOISE, NOT_DISTINGUISHABLE
+from reportgen.analysis.stats import EQUIVALENT, UNRESOLVED
 from reportgen.summary import MARKER, MAX_CHARS, summary_markdown
 from tests.test_diff import make_doc, write  # noqa: F401 (make_doc is a fixture)
 
@@ -39,7 +39,7 @@ def test_unchanged_builds_say_so_and_show_no_table(make_doc):
 def test_a_changed_setting_is_listed_with_both_values(make_doc):
     base, changed = make_doc(BASE), make_doc({0.2: BASE[0.1], 0.01: BASE[0.01]})
     changes = section(summary_markdown(changed, diff_documents(base, changed)), "Changes against the base build")
-    assert "0 numbers moved beyond seed noise or tolerance; 1 run setting differs." in changes
+    assert "0 numbers moved (one side ahead, or beyond tolerance); 1 run setting differs." in changes
     assert ["a", "MLP, lr 0.1 → lr 0.2: lr", "0.1", "0.2"] in table_rows(changes)
     assert "lr 0.01" not in changes  # the run point the edit left alone
 
@@ -54,11 +54,11 @@ def test_a_number_moved_within_noise_is_folded_with_diffs_verdict(make_doc):
     base, moved = make_doc({0.1: [80.0, 82.0, 78.0]}), make_doc({0.1: [81.0, 79.0, 83.5]})
     comparison = diff_documents(base, moved)
     changes = section(summary_markdown(moved, comparison), "Changes against the base build")
-    assert "0 numbers moved beyond seed noise or tolerance; 0 run settings differ." in changes
+    assert "0 numbers moved (one side ahead, or beyond tolerance); 0 run settings differ." in changes
     folded = changes[changes.index("<details>"):]
-    assert "changed but not beyond noise or tolerance" in folded
+    assert "changed, none ahead or beyond tolerance" in folded
     (row,) = [r for r in table_rows(folded) if r[1] == "final acc."]
-    assert row[0] == "MLP" and row[-1] == VERDICT_WORDS[NOT_DISTINGUISHABLE]
+    assert row[0] == "MLP" and row[-1] in (VERDICT_WORDS[UNRESOLVED], VERDICT_WORDS[EQUIVALENT])
     assert row[-1] == VERDICT_WORDS[next(m.verdict for m in comparison.moves if m.metric == "final_accuracy")]
 
 
@@ -66,11 +66,11 @@ def test_a_number_moved_beyond_noise_is_in_the_open_table_with_its_interval(make
     base, moved = make_doc(BASE), make_doc({0.1: [85.1, 84.8, 85.3], 0.01: BASE[0.01]})
     comparison = diff_documents(base, moved)
     changes = section(summary_markdown(moved, comparison), "Changes against the base build")
-    assert "2 numbers moved beyond seed noise or tolerance" in changes  # final and best accuracy
+    assert "2 numbers moved (one side ahead, or beyond tolerance)" in changes  # final and best accuracy
     open_table = changes[:changes.index("<details>")] if "<details>" in changes else changes
     rows = {r[1]: r for r in table_rows(open_table)}
     final = rows["final acc."]
-    assert final[0] == "MLP, lr 0.1" and final[-1] == VERDICT_WORDS[BEYOND_NOISE]
+    assert final[0] == "MLP, lr 0.1" and final[-1] == "B ahead"
     move = next(m for m in comparison.moves if m.metric == "final_accuracy")
     assert final[4] == f"{move.difference:+.3g}" and final[5].startswith(f"{move.comparison.low:+.2g}")
     assert "lr 0.01" not in open_table  # the unchanged run point is not mentioned
@@ -110,7 +110,7 @@ def test_command_writes_markdown_with_a_base_from_a_folder(make_doc, tmp_path):
                                       "--output", str(out), "--report-url", "https://example.org/report.html"])
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    assert "[full report](https://example.org/report.html)" in text and "beyond noise" in text
+    assert "[full report](https://example.org/report.html)" in text and "B ahead" in text
     stdout = CliRunner().invoke(app, ["summary", str(tmp_path / "new")])
     assert stdout.exit_code == 0 and stdout.output.startswith(MARKER)
 

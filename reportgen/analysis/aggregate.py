@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from statistics import fmean, median
 from typing import Any, Callable
 
-from reportgen.analysis.stats import Comparison, Summary, compare, summarize
+from reportgen.analysis import pairing
+from reportgen.analysis.metrics import epochs_to_target
+from reportgen.analysis.stats import ALPHA, Comparison, Summary, compare, summarize
 from reportgen.results import EpochMetrics, RunOutcome, RunResult
 
 
@@ -105,11 +107,28 @@ def seed_summary(point: RunOutcome, value: Callable[[RunResult], Any]) -> Summar
     return summarize([v for v in seed_values(point, value) if isinstance(v, (int, float)) and not isinstance(v, bool)])
 
 
-def compare_points(a: RunOutcome, b: RunOutcome, value: Callable[[RunResult], Any]) -> Comparison:
-    """a − b over seeds, with its 95 % interval (Welch) and the verdict."""
-    def numbers(point: RunOutcome) -> list[float]:
-        return [float(v) for v in seed_values(point, value) if isinstance(v, (int, float)) and math.isfinite(v)]
-    return compare(numbers(a), numbers(b))
+def seed_numbers(point: RunOutcome, value: Callable[[RunResult], Any]) -> dict[Any, tuple[float, dict]]:
+    """{seed: (value, request)} of the point's measured seeds whose value is a finite number."""
+    members = point.seeds if isinstance(point, PointOutcome) else (point,)
+    found = {}
+    for o in members:
+        if o.result is None or not o.result.epochs:
+            continue
+        v = value(o.result)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            found[o.planned.labels.get("seed")] = (float(v), o.planned.request)
+    return found
+
+
+def compare_points(a: RunOutcome, b: RunOutcome, value: Callable[[RunResult], Any], level: float = 1 - ALPHA,
+                   margin: float | None = None) -> Comparison:
+    """a − b over seeds at `level`: paired t when the seeds pair (analysis/pairing.py), else Welch; and the verdict."""
+    na, nb = seed_numbers(a, value), seed_numbers(b, value)
+    is_paired = pairing.paired(((s, r) for s, (_, r) in na.items()), ((s, r) for s, (_, r) in nb.items()))
+    order = sorted(na, key=repr) if is_paired else None
+    va = [na[s][0] for s in order] if order else [v for v, _ in na.values()]
+    vb = [nb[s][0] for s in order] if order else [v for v, _ in nb.values()]
+    return compare(va, vb, level, margin, paired=is_paired)
 
 
 def count_seeds(point: RunOutcome) -> int:
@@ -132,8 +151,6 @@ def failed_seeds(point: RunOutcome, failed: Callable[[RunResult], bool]) -> tupl
 
 def epochs_to_target_summary(point: RunOutcome) -> tuple[float | None, int, int, list[int]]:
     """(median epoch of the seeds that reached the target, reached, measured, their epochs)."""
-    from reportgen.analysis.metrics import epochs_to_target
-
     return target_epochs(seed_values(point, epochs_to_target))
 
 

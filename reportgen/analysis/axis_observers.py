@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 from reportgen.analysis import noise
 from reportgen.analysis import wording as w
 from reportgen.analysis.aggregate import seed_summary
+from reportgen.analysis.families import Family, all_pairs
 from reportgen.analysis.metrics import METRICS, names_of_kind
 from reportgen.analysis.naming import LABEL_FIELDS, field_text
 from reportgen.registry import Args, unknown_name_message
@@ -40,21 +41,27 @@ class CompareArgs(Args):
         return value
 
 
+def compare_family(outcomes: list[RunOutcome], args: CompareArgs) -> Family:
+    """Every pair of the field's values, per setting of the other fields."""
+    pairs = [p for points in _settings(w.distinct(outcomes), args.along).values() for p in all_pairs(points, args.metric)]
+    return Family.of("compare", pairs, f"every pair of {args.along} values per setting of the other fields")
+
+
 def compare_along(outcomes: list[RunOutcome], args: CompareArgs) -> list[str]:
-    """Each value of a run field against the best one, per setting of the other fields, beyond noise or not."""
+    """Each value of a run field against the best one, per setting of the other fields: ahead, equivalent or unresolved."""
     metric = METRICS.get(args.metric)
+    family = compare_family(outcomes, args)
     sentences = []
     for others, points in _settings(w.distinct(outcomes), args.along).items():
         if len(points) < 2:
             continue
-        value = (lambda p: _mean(p, metric.value))
-        ranked = sorted(points, key=value, reverse=True)
+        ranked = sorted(points, key=lambda p: _rank(p, metric))
         title = metric.axis_label.split(" (")[0].lower()
         where = f" ({others})" if others else ""
         listing = ", ".join(f"{_name(p, args.along)} {_fmt(p, metric)}" for p in ranked)
         sentences.append(f"{title.capitalize()} by {args.along}{where}: {listing}.")
         sentences += [noise.compare_sentence(_name(ranked[0], args.along), ranked[0], _name(p, args.along), p,
-                                             metric.value, title, "points" if metric.unit == "%" else "", 2 if metric.unit != "%" else 1)
+                                             family, args.metric, title)
                       for p in ranked[1:]]
     return sentences or [f"No two runs differ only in {args.along}, so there is nothing to compare along it."]
 
@@ -73,9 +80,12 @@ def _name(point: RunOutcome, field: str) -> str:
     return field_text(point.planned, field)
 
 
-def _mean(point: RunOutcome, value) -> float:
-    mean = seed_summary(point, value).mean
-    return -math.inf if mean is None else mean
+def _rank(point: RunOutcome, metric) -> tuple[int, float]:
+    """Best first (highest, or lowest where lower is better); points without a finite mean last."""
+    mean = seed_summary(point, metric.value).mean
+    if mean is None or not math.isfinite(mean):
+        return 1, 0.0
+    return 0, mean if metric.better == "lower" else -mean
 
 
 def _fmt(point: RunOutcome, metric) -> str:

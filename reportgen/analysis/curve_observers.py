@@ -9,8 +9,9 @@ from pydantic import Field
 from reportgen.analysis import noise
 from reportgen.analysis import wording as w
 from reportgen.analysis.aggregate import PointOutcome, failed_seeds, seed_values
+from reportgen.analysis.families import Family, all_pairs
 from reportgen.analysis.lr_observers import failure_epoch, target_epoch, target_text
-from reportgen.analysis.metrics import best_accuracy, epochs_to_target, final_accuracy, final_train_loss
+from reportgen.analysis.metrics import best_accuracy, final_accuracy, final_train_loss
 from reportgen.registry import Args, NoArgs
 from reportgen.results import PROBE_STEPS, STOP_REASONS, RunOutcome, RunResult
 
@@ -136,16 +137,32 @@ def _unstable_sentence(name: str, r: RunResult, epoch: int, low: float) -> str:
 
 # ---------------------------------------------------------------- convergence
 
+def convergence_family(outcomes: list[RunOutcome], args: NoArgs) -> Family:
+    """Every pair of runs on the epoch reaching the target, or without a target on the accuracy after epoch 1."""
+    runs = w.measured(outcomes)
+    targeted = w.distinct([o for o in runs if o.result.budget.until_accuracy is not None])
+    if targeted:
+        return Family.of("convergence", all_pairs(targeted, "epochs_to_target"), "every pair of runs, epochs to the target")
+    return Family.of("convergence", all_pairs(_trained(w.distinct(runs)), "first_epoch_accuracy"),
+                     "every pair of runs that trained, accuracy after epoch 1")
+
+
 def convergence(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
     """Epochs to the target where there is one; otherwise how soon each run neared its best."""
     runs = w.measured(outcomes)
     targeted = w.distinct([o for o in runs if o.result.budget.until_accuracy is not None])
+    family = convergence_family(outcomes, args)
     if targeted:
-        return _target_speed(targeted)
-    return _plateau_speed(w.distinct(runs))
+        return _target_speed(targeted, family)
+    return _plateau_speed(w.distinct(runs), family)
 
 
-def _target_speed(runs: list[RunOutcome]) -> list[str]:
+def _trained(runs: list[RunOutcome]) -> list[RunOutcome]:
+    """The runs that neither diverged nor stayed at chance."""
+    return [o for o in runs if not o.result.diverged and not w.at_chance(best_accuracy(o.result))]
+
+
+def _target_speed(runs: list[RunOutcome], family: Family) -> list[str]:
     """Fastest and slowest to the target with the tested gap, and the runs that never got there.
 
     Each run's epoch is in the question's table (epochs_to_target), so it is not listed here again.
@@ -158,7 +175,7 @@ def _target_speed(runs: list[RunOutcome]) -> list[str]:
     if len(reached) == 1:
         sentences.append(f"Only {name(reached[0])} reached {target}, at {target_text(reached[0])}.")
     elif reached:
-        sentences.append(_extremes_to_target(name, reached, target))
+        sentences.append(_extremes_to_target(name, reached, target, family))
     if missed:
         listing = "; ".join(f"{name(o)} (best {noise.acc_text(o, best_accuracy)}, stopped after "
                             f"{w.plural(len(o.result.epochs), 'epoch')}: {o.result.stop_reason})" for o in missed)
@@ -166,35 +183,29 @@ def _target_speed(runs: list[RunOutcome]) -> list[str]:
     return sentences
 
 
-def _extremes_to_target(name, reached: list[RunOutcome], target: str) -> str:
-    """'Fastest to 85.0 %: A (epoch 1); slowest: B (epoch 118): 115.7 epochs apart (…; beyond seed noise).'"""
+def _extremes_to_target(name, reached: list[RunOutcome], target: str, family: Family) -> str:
+    """'Fastest to 85.0 %: A (epoch 1); slowest: B (epoch 118); the gap is +117.0 epochs (CI …), ahead.'"""
     said = _extremes([(name(o), target_epoch(o)) for o in reached], "epoch")[0]
     if target_epoch(reached[0]) == target_epoch(reached[-1]):
         return said.replace("got there", f"reached {target}")
-    gap = noise.gap_text(reached[-1], reached[0], _reached_epoch, "epochs")
+    gap = noise.gap_text(reached[-1], reached[0], family, "epochs_to_target")
     return f"{said[:-1].replace('Fastest:', f'Fastest to {target}:')}; the gap is {gap}."
 
 
-def _reached_epoch(r: RunResult) -> int | None:
-    value = epochs_to_target(r)
-    return value if isinstance(value, int) else None
-
-
-def _plateau_speed(runs: list[RunOutcome]) -> list[str]:
+def _plateau_speed(runs: list[RunOutcome], family: Family) -> list[str]:
     """How soon each run came near its best, fastest first, and who led after the first epoch (the tested gap)."""
     name = w.name_runs(runs)
-    ok = sorted((o for o in runs if not o.result.diverged and not w.at_chance(best_accuracy(o.result))),
-                key=lambda o: _near_best_epoch(o.result))
-    sentences = [_near_best_listing(name, ok)] if ok else []
+    ok = sorted(_trained(runs), key=lambda o: _near_best_epoch(o.result))
+    sentences = [_near_best_listing(name, ok, family)] if ok else []
     left_out = [name(o) for o in runs if o not in ok]
     if left_out:
         sentences.append(f"Left out because they diverged or stayed at chance level: {w.join_words(left_out)}.")
     return sentences
 
 
-def _near_best_listing(name, ok: list[RunOutcome]) -> str:
+def _near_best_listing(name, ok: list[RunOutcome], family: Family) -> str:
     """'Within 1 point of its best from epoch (of 20; accuracy after epoch 1): A 8 (82.4 %), B 10 (80.5 %);
-    after epoch 1, A leads B by +1.9 points, 95 % CI +0.6 to +3.1, beyond seed noise.'"""
+    after epoch 1 A leads B by +1.9 points (CI +0.6 to +3.1), ahead.'"""
     lengths = {len(o.result.epochs) for o in ok}
     of = f"of {lengths.pop()}; " if len(lengths) == 1 else ""
     listing = ", ".join(f"{name(o)} {_near_best_epoch(o.result)}"
@@ -204,7 +215,7 @@ def _near_best_listing(name, ok: list[RunOutcome]) -> str:
     if len(ok) < 2:
         return said + "."
     first, second = sorted(ok, key=lambda o: _first_epoch_accuracy(o.result), reverse=True)[:2]
-    gap = noise.gap_text(first, second, _first_epoch_accuracy)
+    gap = noise.gap_text(first, second, family, "first_epoch_accuracy")
     return f"{said}; after epoch 1 {name(first)} leads {name(second)} by {gap}."
 
 

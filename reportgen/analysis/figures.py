@@ -19,9 +19,10 @@ from reportgen.analysis.naming import LABEL_FIELDS, describe_budget, field_text,
 from reportgen.analysis.tables import format_value
 from reportgen.results import RunOutcome, RunResult
 
+from reportgen.view_args import BarsArgs, CurvesArgs, ImageGridArgs, StepCurvesArgs
+
 if TYPE_CHECKING:
     from reportgen.data import Split
-    from reportgen.views import BarsArgs, CurvesArgs, ImageGridArgs, StepCurvesArgs
 
 WIDTH_IN = 6.8  # A4 text width: figures are drawn at the size they are printed, so 8 pt text stays 8 pt
 CHAR_IN = 0.062  # width of an average character at 7.5 pt, for sizing margins and legends

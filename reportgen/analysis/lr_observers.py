@@ -6,7 +6,8 @@ import math
 from reportgen.analysis import noise
 from reportgen.analysis import wording as w
 from reportgen.analysis.aggregate import epochs_to_target_summary, failed_seeds, seed_summary
-from reportgen.analysis.metrics import best_accuracy, epochs_to_target, final_accuracy
+from reportgen.analysis.families import Family, all_pairs
+from reportgen.analysis.metrics import best_accuracy, final_accuracy
 from reportgen.registry import NoArgs
 from reportgen.results import STOP_REASONS, RunOutcome, RunResult
 
@@ -76,17 +77,31 @@ def _failure(o: RunOutcome) -> str | None:
 
 # ---------------------------------------------------------------- lr_effect
 
+def _fixed_and_targeted(outcomes: list[RunOutcome]) -> tuple[list[RunOutcome], list[RunOutcome]]:
+    """The points with a fixed budget and those with a target, one per trajectory."""
+    runs = w.measured(outcomes)
+    return (w.distinct([o for o in runs if o.result.budget.until_accuracy is None]),
+            w.distinct([o for o in runs if o.result.budget.until_accuracy is not None]))
+
+
+def lr_effect_family(outcomes: list[RunOutcome], args: NoArgs) -> Family:
+    """Every pair of rates per model: final accuracy after a fixed budget, epochs to the target under one."""
+    fixed, targeted = _fixed_and_targeted(outcomes)
+    pairs = [p for runs in w.group_by_model(fixed).values() for p in all_pairs(runs, "final_accuracy")]
+    pairs += [p for runs in w.group_by_model(targeted).values() for p in all_pairs(runs, "epochs_to_target")]
+    return Family.of("lr_effect", pairs, "every pair of learning rates per model")
+
+
 def lr_effect(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
     """Per model: what the rates larger and smaller than the best did, and how sensitive each model is to the rate."""
-    runs = w.measured(outcomes)
-    fixed = w.distinct([o for o in runs if o.result.budget.until_accuracy is None])
-    targeted = w.distinct([o for o in runs if o.result.budget.until_accuracy is not None])
+    fixed, targeted = _fixed_and_targeted(outcomes)
+    family = lr_effect_family(outcomes, args)
     by_model = w.group_by_model(fixed)  # a run stopped at its target says nothing by its final accuracy
     sentences = [s for model_runs in by_model.values() for s in _lr_accuracy(model_runs)]
     if len(by_model) > 1:
         sentences += _lr_families(by_model)
     for model_runs in w.group_by_model(targeted).values():
-        sentences += _lr_target(model_runs)
+        sentences += _lr_target(model_runs, family)
     return sentences
 
 
@@ -211,7 +226,7 @@ def _missed_text(o: RunOutcome) -> str:
     return f"{_lr(o)} never{seeds} (best {noise.acc_text(o, best_accuracy)}; {_stop_note(o.result)})"
 
 
-def _lr_target(runs: list[RunOutcome]) -> list[str]:
+def _lr_target(runs: list[RunOutcome], family: Family) -> list[str]:
     name, target = w.describe_run(runs[0]), runs[0].result.budget.until_accuracy
     reached = sorted((o for o in runs if target_epoch(o) is not None), key=target_epoch)
     missed = [o for o in runs if o not in reached]
@@ -225,14 +240,9 @@ def _lr_target(runs: list[RunOutcome]) -> list[str]:
     best = f"soonest at {w.join_words(_lr(o) for o in first)} ({target_text(first[0])})"
     sentences = [f"For {name} the {w.fmt_acc(target)} target came {best}; by rate: {'; '.join(parts)}."]
     if len(reached) > 1:
-        sentences.append(noise.compare_sentence(_lr(reached[0]), reached[0], _lr(reached[1]), reached[1], _epochs_or_none,
-                                                "epochs to the target", "epochs"))
+        sentences.append(noise.compare_sentence(_lr(reached[0]), reached[0], _lr(reached[1]), reached[1], family,
+                                                "epochs_to_target", "epochs to the target"))
     return sentences
-
-
-def _epochs_or_none(r: RunResult) -> int | None:
-    value = epochs_to_target(r)
-    return value if isinstance(value, int) else None
 
 
 # ---------------------------------------------------------------- lr_tradeoff (Q1.4: the two tables together)

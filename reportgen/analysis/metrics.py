@@ -27,6 +27,11 @@ class Metric:
     checkable: bool = False  # a reference number may be checked against it
     numeric: bool = True  # may be drawn as bars or averaged over seeds
     args: type[Args] = NoArgs
+    # A difference within ±margin does not matter (the "equivalent" verdict, analysis/stats.py); None: the metric
+    # is not compared between settings, or no difference is too small to matter. A spec may override it per
+    # question or observer (`margin`).
+    margin: float | None = None
+    better: Literal["higher", "lower"] | None = None  # which direction is "ahead"; None: neither (a count)
 
     @property
     def axis_label(self) -> str:
@@ -46,6 +51,11 @@ def axis_label(name: str) -> str:
 
 def names_of_kind(*kinds: MetricKind, numeric: bool | None = None) -> list[str]:
     return [m.name for m in METRICS.entries() if m.kind in kinds and (numeric is None or m.numeric == numeric)]
+
+
+def comparable_metrics() -> list[str]:
+    """The per-run metrics two settings are compared on: those with a margin (a spec may set theirs)."""
+    return [m.name for m in METRICS.entries() if m.kind == "run" and m.margin is not None]
 
 
 def column_value(outcome: RunOutcome, column: str) -> Any:
@@ -84,30 +94,43 @@ def run_metric(name: str, title: str, help: str, **facts: Any) -> Callable[[Call
     return register
 
 
+# Margins are judgements, not measurements: half a point of accuracy (50 of 10,000 test images) turns no
+# question of this report; 0.02 of cross-entropy is a change in a loss's second decimal; one epoch is the
+# resolution of an epoch count.
+ACCURACY_MARGIN, LOSS_MARGIN, EPOCH_MARGIN = 0.5, 0.02, 1.0
+
+
 @run_metric("final_accuracy", "Final test acc. (%)", "test accuracy after the last epoch", unit="%", checkable=True,
-      axis="final test accuracy (%)")
+      axis="final test accuracy (%)", margin=ACCURACY_MARGIN, better="higher")
 def final_accuracy(r: RunResult) -> float | None:
     return r.final.test_accuracy if r.final else None
 
 
 @run_metric("best_accuracy", "Best test acc. (%)", "highest test accuracy of any epoch", unit="%", checkable=True,
-      axis="best test accuracy (%)")
+      axis="best test accuracy (%)", margin=ACCURACY_MARGIN, better="higher")
 def best_accuracy(r: RunResult) -> float | None:
     return max((e.test_accuracy for e in r.epochs), default=None)
 
 
-@run_metric("final_train_loss", "Final train loss", "mean training loss of the last epoch")
+@run_metric("first_epoch_accuracy", "Acc. after epoch 1 (%)", "test accuracy after the first epoch", unit="%",
+      axis="test accuracy after epoch 1 (%)", margin=ACCURACY_MARGIN, better="higher")
+def first_epoch_accuracy(r: RunResult) -> float | None:
+    return r.epochs[0].test_accuracy if r.epochs else None
+
+
+@run_metric("final_train_loss", "Final train loss", "mean training loss of the last epoch", margin=LOSS_MARGIN,
+      better="lower")
 def final_train_loss(r: RunResult) -> float | None:
     return r.final.train_loss if r.final else None
 
 
-@run_metric("final_test_loss", "Final test loss", "test loss after the last epoch")
+@run_metric("final_test_loss", "Final test loss", "test loss after the last epoch", margin=LOSS_MARGIN, better="lower")
 def final_test_loss(r: RunResult) -> float | None:
     return r.final.test_loss if r.final else None
 
 
 @run_metric("epochs_to_target", "Epoch reaching target", "first epoch at the run's until_accuracy target, or 'not reached'",
-      checkable=True, numeric=False)
+      checkable=True, numeric=False, margin=EPOCH_MARGIN, better="lower")
 def epochs_to_target(r: RunResult) -> int | str | None:
     """First epoch at the budget's target accuracy; 'not reached' when it never got there."""
     if r.budget.until_accuracy is None:
@@ -115,7 +138,7 @@ def epochs_to_target(r: RunResult) -> int | str | None:
     return r.epochs_to(r.budget.until_accuracy) or "not reached"
 
 
-@run_metric("epochs_trained", "Epochs trained", "how many epochs the run trained before it stopped")
+@run_metric("epochs_trained", "Epochs trained", "how many epochs the run trained before it stopped", margin=EPOCH_MARGIN)
 def epochs_trained(r: RunResult) -> int:
     return len(r.epochs)
 

@@ -5,20 +5,21 @@ import math
 
 from reportgen.analysis import noise
 from reportgen.analysis import wording as w
-from reportgen.analysis.aggregate import compare_points, count_seeds, seed_summary
-from reportgen.analysis.stats import NOT_DISTINGUISHABLE
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from reportgen.analysis.aggregate import count_seeds, seed_summary
+from reportgen.analysis.families import Family, Pair, all_pairs
 from reportgen.analysis.metrics import final_accuracy, seconds_per_epoch
+from reportgen.analysis.stats import AHEAD, EQUIVALENT, UNRESOLVED
 from reportgen.registry import Args, NoArgs
 from reportgen.results import RunOutcome
 
 SMALL_POINTS = 0.5  # accuracy differences below this are too small to rank with one seed per model
 
 
-def _by_preset(outcomes: list[RunOutcome]) -> dict[str, RunOutcome]:
+def by_preset(outcomes: list[RunOutcome]) -> dict[str, RunOutcome]:
     """One measured run per model preset (the first seen)."""
     found: dict[str, RunOutcome] = {}
     for o in w.distinct(outcomes):
@@ -26,7 +27,7 @@ def _by_preset(outcomes: list[RunOutcome]) -> dict[str, RunOutcome]:
     return found
 
 
-def _names(spec: object) -> list[str]:
+def preset_names(spec: object) -> list[str]:
     """'a,b' or ['a', 'b'] → ['a', 'b']."""
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     return [str(item).strip() for item in items if str(item).strip()]
@@ -49,7 +50,7 @@ def _preset_lists(low: int, high: int, example: str) -> AfterValidator:
     """Each item a comma-separated list of between `low` and `high` model presets."""
     def check(items: list[str]) -> list[str]:
         for item in items:
-            if not low <= len(_names(item)) <= high:
+            if not low <= len(preset_names(item)) <= high:
                 raise ValueError(f"{item!r} must name {low if low == high else f'at least {low}'} model presets, as {example!r}")
         return items
     return AfterValidator(check)
@@ -60,66 +61,82 @@ class CapacityArgs(Args):
         min_length=1, description="'base,variant,...' model presets; variants are compared with the base")
 
     def presets(self) -> list[str]:
-        return [n for group in self.groups for n in _names(group)]
+        return [n for group in self.groups for n in preset_names(group)]
+
+
+def capacity_family(outcomes: list[RunOutcome], args: CapacityArgs) -> Family:
+    """Every pair of the models within each group (variants against the base and against each other)."""
+    runs = by_preset(outcomes)
+    pairs = [p for group in args.groups for p in all_pairs([runs[n] for n in preset_names(group) if n in runs], "final_accuracy")]
+    return Family.of("capacity", pairs, "every pair of models within each group")
 
 
 def capacity(outcomes: list[RunOutcome], args: CapacityArgs) -> list[str]:
     """Per group 'base,variant,…': accuracy and size of each variant against the baseline."""
-    runs = _by_preset(outcomes)
+    runs = by_preset(outcomes)
+    family = capacity_family(outcomes, args)
     sentences = []
     for group in args.groups:
-        names = _names(group)
+        names = preset_names(group)
         present = [n for n in names if n in runs]
         note = _missing(names, runs)
         if names and names[0] in runs and len(present) > 1:
-            sentences += _capacity_group(runs[names[0]], [runs[n] for n in present[1:]])
+            sentences += _capacity_group(runs[names[0]], [runs[n] for n in present[1:]], family)
         if note:
             sentences.append(note)
     return sentences
 
 
-def _capacity_group(base: RunOutcome, variants: list[RunOutcome]) -> list[str]:
+def _capacity_group(base: RunOutcome, variants: list[RunOutcome], family: Family) -> list[str]:
     """Each variant's gap to the base with its interval and relative size, then the verdict, as one finding.
 
     Accuracies and parameter counts are in the question's table; the finding gives the gaps and ratios.
     """
-    level = _all_within_noise(base, variants)  # then the verdict says "within seed noise" once for all
+    shared = _shared_verdict(base, variants, family)  # then the verdict is said once for all
     parts = [f"{w.describe_run(v)} at {w.fmt_ratio(v.result.params / base.result.params)} the parameters: "
-             f"{noise.gap_text(v, base, verdict=not level)}" for v in variants]
-    sentences = [f"Against {w.describe_run(base)}: {'; '.join(parts)}. {_capacity_verdict(base, variants)}"]
+             f"{noise.gap_text(v, base, family, verdict=shared is None)}" for v in variants]
+    sentences = [f"Against {w.describe_run(base)}: {'; '.join(parts)}. {_capacity_verdict(base, variants, family)}"]
     if len(variants) == 2:
-        sentences.append(_variant_duel(*variants))
+        sentences.append(_variant_duel(*variants, family))
     return sentences
 
 
-def _all_within_noise(base: RunOutcome, variants: list[RunOutcome]) -> bool:
-    """Every variant within seed noise of the base (which needs several seeds on every side)."""
-    return (all(count_seeds(o) > 1 for o in [base, *variants])
-            and all(compare_points(v, base, final_accuracy).verdict == NOT_DISTINGUISHABLE for v in variants))
+def _shared_verdict(base: RunOutcome, variants: list[RunOutcome], family: Family) -> str | None:
+    """EQUIVALENT or UNRESOLVED when every variant against the base has that verdict (several seeds on every
+    side); None otherwise."""
+    if not all(count_seeds(o) > 1 for o in [base, *variants]):
+        return None
+    verdicts = {family.compare(v, base, "final_accuracy").verdict for v in variants}
+    return verdicts.pop() if len(verdicts) == 1 and verdicts <= {EQUIVALENT, UNRESOLVED} else None
 
 
-def _variant_duel(a: RunOutcome, b: RunOutcome) -> str:
-    """The two variants against each other (e.g. wider against deeper)."""
+def _variant_duel(a: RunOutcome, b: RunOutcome, family: Family) -> str:
+    """The two variants against each other (e.g. wider against deeper), with the family's verdict over seeds."""
     high, low = (a, b) if _acc(a) >= _acc(b) else (b, a)
     gap, ratio = _acc(high) - _acc(low), high.result.params / low.result.params
-    if gap < w.TIE_POINTS:
+    noisy = count_seeds(high) > 1 and count_seeds(low) > 1
+    if gap < w.TIE_POINTS and not noisy:
         return f"{w.describe_run(a)} and {w.describe_run(b)} end level ({w.fmt_ratio(a.result.params / b.result.params)} the parameters apart)."
     said = (f"{w.describe_run(high)} ends {gap:.1f} points above {w.describe_run(low)} "
             f"with {w.fmt_ratio(ratio)} its parameters")
-    verdict = compare_points(high, low, final_accuracy).verdict
-    if count_seeds(high) > 1 and count_seeds(low) > 1:
-        return f"{said}, {'within' if verdict == NOT_DISTINGUISHABLE else 'beyond'} seed noise."
+    if noisy:
+        return f"{said}: {noise.verdict_words(family.compare(high, low, 'final_accuracy'))}."
     return f"{said} (single runs)."
 
 
-def _capacity_verdict(base: RunOutcome, variants: list[RunOutcome]) -> str:
+def _capacity_verdict(base: RunOutcome, variants: list[RunOutcome], family: Family) -> str:
     group = [base, *variants]
     accs = [_acc(o) for o in group]
     ratios = [o.result.params / base.result.params for o in variants]
     size = f"{w.fmt_ratio(min(ratios))} to {w.fmt_ratio(max(ratios))} the parameters"
     noisy = all(count_seeds(o) > 1 for o in group)
-    if _all_within_noise(base, variants):
-        return f"All within seed noise: {size} bought no accuracy."
+    shared = _shared_verdict(base, variants, family)
+    if shared == EQUIVALENT:
+        margin = family.margin("final_accuracy")
+        return f"All equivalent to the baseline within ±{margin:g} points: {size} bought no accuracy."
+    if shared == UNRESOLVED:
+        return (f"No gap to the baseline is resolved with these seeds, so whether {size} buy accuracy "
+                "is left open.")
     if not noisy and max(accs) - min(accs) < SMALL_POINTS:
         return (f"All lie within {max(accs) - min(accs):.1f} points while the variants have {size}: no clear gain "
                 f"(gaps under {SMALL_POINTS:g} points cannot be ranked with one run per model).")
@@ -127,6 +144,8 @@ def _capacity_verdict(base: RunOutcome, variants: list[RunOutcome]) -> str:
     largest = max(group, key=lambda o: o.result.params)
     if best is base:
         return f"No variant beats the baseline ({size})."
+    if family.compare(best, base, "final_accuracy").verdict not in (AHEAD, EQUIVALENT) and noisy:
+        return f"The most accurate by mean is {w.describe_run(best)}, but not resolved against the baseline ({size})."
     verdict = (f"The most accurate is {w.describe_run(best)} ({w.fmt_points(_acc(best) - _acc(base))} over the "
                f"baseline with {w.fmt_ratio(best.result.params / base.result.params)} its parameters)")
     if largest is best:
@@ -141,17 +160,25 @@ class ParamEfficiencyArgs(Args):
         min_length=1, description="'a,b' pairs of model presets to compare")
 
     def presets(self) -> list[str]:
-        return [n for pair in self.pairs for n in _names(pair)]
+        return [n for pair in self.pairs for n in preset_names(pair)]
+
+
+def param_efficiency_family(outcomes: list[RunOutcome], args: ParamEfficiencyArgs) -> Family:
+    """One comparison per pair the spec names."""
+    runs = by_preset(outcomes)
+    pairs = [Pair(runs[a], runs[b], "final_accuracy") for a, b in map(preset_names, args.pairs) if a in runs and b in runs]
+    return Family.of("param_efficiency", pairs, "the pairs the question names")
 
 
 def param_efficiency(outcomes: list[RunOutcome], args: ParamEfficiencyArgs) -> list[str]:
     """Per pair 'a,b': the accuracy gap with its interval, the more parameter-efficient one, the time per epoch."""
-    runs = _by_preset(outcomes)
+    runs = by_preset(outcomes)
+    family = param_efficiency_family(outcomes, args)
     sentences = []
     for pair in args.pairs:
-        names = _names(pair)
+        names = preset_names(pair)
         if len(names) == 2 and all(n in runs for n in names):
-            sentences += _efficiency_pair(runs[names[0]], runs[names[1]])
+            sentences += _efficiency_pair(runs[names[0]], runs[names[1]], family)
         elif (note := _missing(names, runs)):
             sentences.append(note)
     return sentences
@@ -161,13 +188,13 @@ def _per_million(o: RunOutcome) -> float:
     return _acc(o) / (o.result.params / 1e6) if o.result.params else math.inf
 
 
-def _efficiency_pair(a: RunOutcome, b: RunOutcome) -> list[str]:
+def _efficiency_pair(a: RunOutcome, b: RunOutcome, family: Family) -> list[str]:
     """One sentence: the tested gap (leader first), which is more parameter-efficient, which is slower.
 
     Each model's accuracy, parameters and seconds per epoch are in the question's table, so they are not listed.
     """
     high, low = (a, b) if _acc(a) >= _acc(b) else (b, a)
-    lead = noise.compare_sentence(w.describe_run(high), high, w.describe_run(low), low)[:-1]
+    lead = noise.compare_sentence(w.describe_run(high), high, w.describe_run(low), low, family)[:-1]
     failed = [w.describe_run(o) for o in (a, b) if o.result.diverged or w.at_chance(_acc(o))]
     if failed:
         return [f"{lead}; {w.join_words(failed)} failed to train, so accuracy per parameter says nothing here."]
@@ -195,12 +222,18 @@ def _group_size(o: RunOutcome) -> int:
 
 # ---------------------------------------------------------------- activation_effect
 
+def models_family(outcomes: list[RunOutcome], args: NoArgs) -> Family:
+    """Every pair of the question's models (activations) on final accuracy."""
+    return Family.of("activation_effect", all_pairs(by_preset(outcomes).values(), "final_accuracy"),
+                     "every pair of models")
+
+
 def activation_effect(outcomes: list[RunOutcome], args: NoArgs) -> list[str]:
     """The worst activation at the end, and the best and worst after the first epoch.
 
     The best at the end against the next, with its interval, is the question's answer (answers.best_model).
     """
-    runs = sorted(_by_preset(outcomes).values(), key=_acc, reverse=True)
+    runs = sorted(by_preset(outcomes).values(), key=_acc, reverse=True)
     if len(runs) < 2:
         return ["Only one activation was measured: " + "; ".join(f"{w.describe_run(o)} {noise.acc_text(o)}" for o in runs) + "."]
     first = sorted(runs, key=_first_epoch, reverse=True)

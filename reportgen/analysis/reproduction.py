@@ -1,8 +1,10 @@
 """The reproduction check: each reference number from the source documents against our measurement.
 
-With several seeds the measurement is the seeds' mean (median epoch for epochs_to_target), and the
-reference is also placed in the seeds' distribution: inside their range or not, and how many
-standard deviations from their mean.
+A reference is one run from another machine, so the question is whether it could have been one more of our seeds:
+with two or more seeds (and some spread among them) the verdict is whether it lies inside the 95 % prediction
+interval for one new run, mean ± t(0.975, n − 1) · s · √(1 + 1/n). With one seed, or seeds that all measured the
+same, there is no spread to predict from and the verdict is the tolerance's (the check says so). The difference
+from our mean, the tolerance, the seeds' range and how many standard deviations away are kept beside it.
 """
 from __future__ import annotations
 
@@ -13,10 +15,15 @@ from statistics import fmean, median, stdev
 from reportgen.analysis import naming
 from reportgen.analysis import wording as w
 from reportgen.analysis.metrics import metric
+from reportgen.analysis.stats import prediction_interval
 from reportgen.results import STOP_REASONS, RunOutcome
 from reportgen.spec import Reference
 
-VERDICTS = ("within tolerance", "outside tolerance", "not measured")
+INSIDE, OUTSIDE = "inside prediction interval", "outside prediction interval"
+WITHIN, BEYOND = "within tolerance", "outside tolerance"
+NOT_MEASURED = "not measured"
+VERDICTS = (INSIDE, OUTSIDE, WITHIN, BEYOND, NOT_MEASURED)
+BY_INTERVAL, BY_TOLERANCE = "prediction interval", "tolerance"
 NOT_REACHED = "not reached"
 CLEAN_STOPS = ("completed", "target reached")  # stop reasons that need no mention in a reason
 
@@ -39,6 +46,8 @@ class Check:
     seed_min: float | None = None  # the seeds' range, with 2 or more numeric seeds
     seed_max: float | None = None
     sigmas: float | None = None  # (reference − mean) / std of the seeds; None without a spread
+    prediction: tuple[float, float] | None = None  # the 95 % prediction interval for one new run; None: tolerance only
+    judged_by: str = BY_TOLERANCE  # BY_INTERVAL or BY_TOLERANCE
 
     @property
     def in_seed_range(self) -> bool | None:
@@ -58,24 +67,48 @@ def _check(question_id: str, ref: Reference, outcomes: list[RunOutcome], profile
     matching = [o for o in outcomes if matches(ref.select, o.planned.labels)]
     label = _label(ref, matching[0] if matching else None)
 
-    def make(measured, difference, verdict, reason, spread=(1, None, None, None)) -> Check:
+    def make(measured, difference, verdict, reason, spread=(1, None, None, None), prediction=None) -> Check:
         return Check(question_id, label, ref.metric, ref.value, measured, difference, ref.tolerance, verdict,
-                     reason, ref.source, ref.unit, ref.note, *spread)
+                     reason, ref.source, ref.unit, ref.note, *spread, prediction,
+                     BY_INTERVAL if prediction else BY_TOLERANCE)
 
     if not matching:
-        return make(None, None, "not measured", "no run of this question matches the selection")
+        return make(None, None, NOT_MEASURED, "no run of this question matches the selection")
     found = [(o, metric(ref.metric).value(o.result)) for o in matching if o.result is not None]
     found = [(o, value) for o, value in found if value is not None]
     if not found:
         missing = all(o.result is None for o in matching)
-        return make(None, None, "not measured",
+        return make(None, None, NOT_MEASURED,
                     "the run is not in the cache" if missing else f"{ref.metric} is not defined for this run")
-    outcome = found[0][0]
-    measured, spread = _over_seeds([value for _, value in found], ref.value)
+    outcome, values = found[0][0], [value for _, value in found]
+    measured, spread = _over_seeds(values, ref.value)
     difference, within = _compare(ref.value, measured, ref.tolerance)
+    prediction = _prediction(values, ref.value)
+    if prediction is not None:
+        inside = prediction[0] - 1e-9 <= float(ref.value) <= prediction[1] + 1e-9
+        reason = "" if inside else _reason(ref, outcome, profile, spread[0])
+        return make(measured, difference, INSIDE if inside else OUTSIDE, reason, spread, prediction)
     if within:
-        return make(measured, difference, "within tolerance", "", spread)
-    return make(measured, difference, "outside tolerance", _reason(ref, outcome, profile, spread[0]), spread)
+        return make(measured, difference, WITHIN, _tolerance_only(values), spread)
+    reason = "; ".join(filter(None, [_reason(ref, outcome, profile, spread[0]), _tolerance_only(values)]))
+    return make(measured, difference, BEYOND, reason, spread)
+
+
+def _prediction(values: list, reference: float | str) -> tuple[float, float] | None:
+    """The 95 % prediction interval of one new run from every seed's number; None when the seeds give no spread
+    to predict from (one seed, equal values, a seed that did not reach the target) or the reference is a word."""
+    if not w.is_number(reference) or not all(w.is_finite(v) for v in values):
+        return None
+    return prediction_interval([float(v) for v in values])
+
+
+def _tolerance_only(values: list) -> str:
+    """Why a check with several seeds fell back to the tolerance ('' with one seed: the report says so once)."""
+    if len(values) < 2:
+        return ""
+    if all(w.is_finite(v) for v in values):
+        return "judged by tolerance: the seeds show no spread"
+    return "judged by tolerance: not every seed has a number"
 
 
 def _over_seeds(values: list, reference: float | str) -> tuple[float | int | str, tuple]:

@@ -1,6 +1,6 @@
-"""Seed statistics: summaries of a metric over the seeds and Welch's comparison of two groups
-(analysis/aggregate.py groups runs into points over their seeds). Plain data in, plain dataclasses out (no torch,
-no plotting).
+"""Seed statistics: summaries of a metric over the seeds, and the comparison of two settings (paired t on
+per-seed differences or Welch's t) judged as *ahead*, *equivalent* or *unresolved*. Plain data in, plain
+dataclasses out (no torch, no plotting); which test applies is decided in analysis/pairing.py.
 """
 from __future__ import annotations
 
@@ -10,12 +10,18 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from reportgen.analysis.metrics import column_value, names_of_kind
 from reportgen.results import RunOutcome
 
-BEYOND_NOISE = "beyond seed noise"
-NOT_DISTINGUISHABLE = "not distinguishable"
-NO_NOISE_ESTIMATE = "no noise estimate"
-VERDICTS = (BEYOND_NOISE, NOT_DISTINGUISHABLE, NO_NOISE_ESTIMATE)
+AHEAD = "ahead"  # the interval excludes zero: one setting is ahead of the other
+EQUIVALENT = "equivalent"  # the whole interval lies within ±margin: a difference that does not matter
+UNRESOLVED = "unresolved"  # neither: these seeds cannot tell
+NO_NOISE_ESTIMATE = "no noise estimate"  # one seed on a side: nothing to judge with
+VERDICTS = (AHEAD, EQUIVALENT, UNRESOLVED, NO_NOISE_ESTIMATE)
+PAIRED, WELCH = "paired t", "Welch"
+TESTS = (PAIRED, WELCH)
+ALPHA = 0.05  # family-wise error rate: every family's claims hold together at 95 %
+POWER = 0.80  # the power at which a question's resolvable difference is stated
 SERIES_METRICS = ("test_accuracy", "train_loss", "test_loss")  # the per-epoch metrics results.json keeps
 
 
@@ -23,15 +29,11 @@ SERIES_METRICS = ("test_accuracy", "train_loss", "test_loss")  # the per-epoch m
 
 def run_metric_names() -> list[str]:
     """The names of every scalar metric of a run, in the metrics module's order."""
-    from reportgen.analysis.metrics import names_of_kind
-
     return names_of_kind("run")
 
 
 def run_metric(outcome: RunOutcome, name: str) -> Any:
     """One scalar metric of one run; None when the run is not in the cache."""
-    from reportgen.analysis.metrics import column_value
-
     return column_value(outcome, name)
 
 
@@ -66,49 +68,90 @@ def summarize(values: Iterable[float | int | None]) -> Summary:
                    values=finite, non_finite=len(present) - n)
 
 
-# ---------------------------------------------------------------- comparison of two groups
+# ---------------------------------------------------------------- comparison of two settings
 
 @dataclass(frozen=True)
 class Comparison:
-    """mean(a) − mean(b) over the finite values, with Welch's confidence interval and p-value."""
+    """mean(a) − mean(b) over the finite values, with its confidence interval at `level` and the verdict."""
 
     difference: float | None  # None when a side has no finite value
     low: float | None  # confidence interval of the difference; None without a noise estimate
     high: float | None
     p_value: float | None
-    level: float
+    level: float  # the interval's confidence level (family-adjusted: 1 − ALPHA / family size)
     n_a: int
     n_b: int
     verdict: str  # one of VERDICTS
+    test: str = WELCH  # one of TESTS
+    margin: float | None = None  # ±margin within which a difference does not matter; None: no equivalence claim
+    se: float | None = None  # standard error of the difference
+    df: float | None = None  # the t distribution's degrees of freedom
 
     def to_dict(self) -> dict[str, Any]:
         return {"difference": self.difference, "low": self.low, "high": self.high, "p_value": self.p_value,
-                "level": self.level, "n_a": self.n_a, "n_b": self.n_b, "verdict": self.verdict}
+                "level": self.level, "n_a": self.n_a, "n_b": self.n_b, "verdict": self.verdict, "test": self.test,
+                "margin": self.margin}
 
 
-def compare(a: list[float], b: list[float], level: float = 0.95) -> Comparison:
-    """Welch's t-test of a against b (scipy), judged by whether the interval excludes 0.
+def verdict_of(low: float, high: float, margin: float | None) -> str:
+    """Ahead when the interval excludes zero; equivalent when it lies within ±margin; else unresolved.
 
-    Non-finite values and None are left out. Fewer than 2 values on a side: no noise estimate,
-    no interval. Zero spread on both sides (scipy's t is undefined there): equal constants are
-    not distinguishable (interval [0, 0], p = 1); different constants, each seen at least twice,
-    count as beyond seed noise with the zero-width interval [d, d] and p = 0, since the seeds
-    showed no noise at all.
+    Ahead is checked first: an interval that excludes zero resolved a difference, however small.
     """
+    if low > 0 or high < 0:
+        return AHEAD
+    bound = margin or 0.0  # without a margin only the exact [0, 0] of equal constants is equivalent
+    if -bound <= low and high <= bound:
+        return EQUIVALENT
+    return UNRESOLVED
+
+
+def compare(a: list[float], b: list[float], level: float = 1 - ALPHA, margin: float | None = None,
+            paired: bool = False) -> Comparison:
+    """a − b judged by its interval at `level`: paired t on the per-seed differences (a[i] and b[i] are the same
+    seed) or Welch's t-test (scipy), and the three verdicts against ±margin.
+
+    Non-finite values and None are left out (a paired comparison with one left out falls back to Welch).
+    Fewer than 2 values on a side: no noise estimate, no interval. Zero spread (of both sides, or of the paired
+    differences): scipy's t is undefined there, and the interval is the exact difference [d, d]: ahead unless
+    d is 0, which is equivalent.
+    """
+    if paired and not _all_finite(a, b):
+        paired = False
     sa, sb = summarize(a), summarize(b)
     difference = sa.mean - sb.mean if sa.n and sb.n else None
+    test = PAIRED if paired else WELCH
     if sa.n < 2 or sb.n < 2:
-        return Comparison(difference, None, None, None, level, sa.n, sb.n, NO_NOISE_ESTIMATE)
-    if sa.min == sa.max and sb.min == sb.max:
+        return Comparison(difference, None, None, None, level, sa.n, sb.n, NO_NOISE_ESTIMATE, test, margin)
+    if paired:
+        low, high, p_value, se, df = _paired(sa.values, sb.values, level)
+    elif sa.min == sa.max and sb.min == sb.max:
         exact = sa.values[0] - sb.values[0]  # no rounding from averaging equal numbers
-        verdict = NOT_DISTINGUISHABLE if exact == 0 else BEYOND_NOISE
-        return Comparison(exact, exact, exact, 1.0 if exact == 0 else 0.0, level, sa.n, sb.n, verdict)
-    low, high, p_value = _welch(sa.values, sb.values, level)
-    verdict = BEYOND_NOISE if low > 0 or high < 0 else NOT_DISTINGUISHABLE
-    return Comparison(difference, low, high, p_value, level, sa.n, sb.n, verdict)
+        low, high, p_value, se, df = exact, exact, 1.0 if exact == 0 else 0.0, 0.0, None
+    else:
+        low, high, p_value, se, df = _welch(sa.values, sb.values, level)
+    return Comparison(difference, low, high, p_value, level, sa.n, sb.n, verdict_of(low, high, margin), test, margin,
+                      se, df)
 
 
-def _welch(a: tuple[float, ...], b: tuple[float, ...], level: float) -> tuple[float, float, float]:
+def _all_finite(a: list[float], b: list[float]) -> bool:
+    return len(a) == len(b) and all(v is not None and math.isfinite(v) for v in (*a, *b))
+
+
+def _paired(a: tuple[float, ...], b: tuple[float, ...], level: float) -> tuple[float, float, float, float, float]:
+    from scipy import stats as scipy_stats
+
+    differences = [x - y for x, y in zip(a, b)]
+    if min(differences) == max(differences):  # every seed moved by the same amount: no noise left to test
+        d = differences[0]
+        return d, d, 1.0 if d == 0 else 0.0, 0.0, float(len(differences) - 1)
+    result = scipy_stats.ttest_1samp(differences, 0.0)
+    interval = result.confidence_interval(level)
+    se = statistics.stdev(differences) / math.sqrt(len(differences))
+    return float(interval.low), float(interval.high), float(result.pvalue), se, float(len(differences) - 1)
+
+
+def _welch(a: tuple[float, ...], b: tuple[float, ...], level: float) -> tuple[float, float, float, float, float]:
     from scipy import stats as scipy_stats
 
     with warnings.catch_warnings():
@@ -116,4 +159,31 @@ def _welch(a: tuple[float, ...], b: tuple[float, ...], level: float) -> tuple[fl
         warnings.simplefilter("ignore", RuntimeWarning)
         result = scipy_stats.ttest_ind(a, b, equal_var=False)
         interval = result.confidence_interval(level)
-    return float(interval.low), float(interval.high), float(result.pvalue)
+    se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
+    return float(interval.low), float(interval.high), float(result.pvalue), se, float(result.df)
+
+
+# ---------------------------------------------------------------- resolution and prediction
+
+def resolvable_difference(c: Comparison, power: float = POWER) -> float | None:
+    """The smallest true difference this comparison's design detects with probability `power` at its level,
+    from the measured noise: (t(1 − α/2) + t(power)) · standard error, both at the test's degrees of freedom.
+    None without a noise estimate (or with none measured: zero spread)."""
+    from scipy import stats as scipy_stats
+
+    if c.se is None or c.df is None or c.se == 0:
+        return None
+    alpha = 1 - c.level
+    return float((scipy_stats.t.ppf(1 - alpha / 2, c.df) + scipy_stats.t.ppf(power, c.df)) * c.se)
+
+
+def prediction_interval(values: list[float], level: float = 1 - ALPHA) -> tuple[float, float] | None:
+    """Where one new run lands with probability `level`: mean ± t · s · √(1 + 1/n); None with fewer than
+    2 values or no spread (a zero-width interval is no estimate of where a new run lands)."""
+    from scipy import stats as scipy_stats
+
+    s = summarize(values)
+    if s.n < 2 or not s.std:
+        return None
+    half = float(scipy_stats.t.ppf(1 - (1 - level) / 2, s.n - 1)) * s.std * math.sqrt(1 + 1 / s.n)
+    return s.mean - half, s.mean + half

@@ -10,8 +10,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from reportgen.analysis.aggregate import count_seeds, seed_values, seeds_text, target_epochs
 from reportgen.analysis.metrics import METRICS, column_value, metric
 from reportgen.analysis.naming import model_label, varying_fields
@@ -19,9 +17,12 @@ from reportgen.analysis.stats import summarize
 from reportgen.analysis.wording import fmt_lr
 from reportgen.results import RunOutcome
 
+from reportgen.view_args import EpochTableArgs, TableArgs
+
 if TYPE_CHECKING:
+    import pandas as pd
+
     from reportgen.data import Split
-    from reportgen.views import EpochTableArgs, TableArgs
 
 NOT_RUN = "not run"
 ACCURACY_KEYS = {"final_accuracy", "best_accuracy", "test_accuracy"}
@@ -191,6 +192,8 @@ def _class_counts(split: Split) -> list[int]:
 
 
 def _frame(rows: list[list[Any]], keys: list[str], titles: list[str], notes: list[str]) -> pd.DataFrame:
+    import pandas as pd  # heavy: imported when a table is made, so loading a spec (views.py) stays light
+
     frame = pd.DataFrame(rows, columns=titles, dtype=object)  # object: keep None apart from NaN
     frame.attrs["keys"] = keys
     frame.attrs["notes"] = notes
@@ -248,6 +251,8 @@ def write_csv(frame: pd.DataFrame, path) -> None:
 
 def _spread_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std cells become two numeric CSV columns, '<title> (mean)' and '<title> (std)'."""
+    import pandas as pd
+
     out = pd.DataFrame(index=frame.index)
     for title in frame.columns:
         column = frame[title]

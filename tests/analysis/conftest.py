@@ -35,7 +35,7 @@ def build_outcome(model: str = "mlp", lr: float = 0.01, accs: list[float] | None
     all_labels = {"model": model, "lr": lr, "optimizer": "sgd", "epochs": max_epochs or n,
                   "until_accuracy": until_accuracy, **labels,
                   "model_label": model_label or MODEL_LABELS.get(model, model), "arch": model}
-    request = {"model": model, "lr": lr, **labels}
+    request = {"model": model, "arch": model, "lr": lr, **labels}  # the seed of the same arch starts alike (pairing)
     key = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
     budget = Budget(max_epochs or n, until_accuracy)
     planned = PlannedRun(question, key, request, budget, all_labels, tuple(overlays))

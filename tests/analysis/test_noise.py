@@ -4,9 +4,11 @@ from __future__ import annotations
 import math
 
 import pytest
+from scipy import stats as scipy_stats
 
 from reportgen.analysis import tables
 from reportgen.analysis.aggregate import aggregate_points, mean_result
+from reportgen.analysis.noise import signed
 from reportgen.analysis.observations import observe
 from reportgen.analysis.reproduction import check_references
 from reportgen.analysis.stats import compare
@@ -83,47 +85,55 @@ def rates(make_outcome, per_rate: dict[float, list[float]]):
                              for s, a in enumerate(finals)])
 
 
-def test_overlapping_groups_are_not_distinguishable(make_outcome):
+def test_overlapping_rates_are_unresolved(make_outcome):
     from reportgen.analysis.observations import answer
 
     said = text(answer("lr_effect", rates(make_outcome, {0.01: [86.5, 87.3, 86.9], 0.001: [87.4, 86.6, 87.3]}), {}))
-    assert "lr 0.001 for Tutorial MLP (87.1 ± 0.4 %, level with lr 0.01 within seed noise (CI −0.8 to +1.2))" in said
-    assert "beyond seed noise" not in said
+    # two rates of one model over the same seeds: paired, in a family of one comparison (95 %)
+    c = compare([87.4, 86.6, 87.3], [86.5, 87.3, 86.9], paired=True)
+    assert (f"lr 0.001 for Tutorial MLP (87.1 ± 0.4 %, unresolved against lr 0.01 with 3 seeds "
+            f"(CI {signed(c.low, 1)} to {signed(c.high, 1)}))") in said
+    assert "ahead" not in said and "level" not in said
     # the findings add what the answer does not say: no restated comparison
     assert "lr 0.01" not in text(observe("lr_effect", rates(make_outcome, {0.01: [86.5, 87.3, 86.9],
                                                                              0.001: [87.4, 86.6, 87.3]}), {}))
 
 
-def test_separated_groups_are_beyond_noise_with_scipy_s_interval(make_outcome):
+def test_separated_rates_are_ahead_with_scipy_s_paired_interval(make_outcome):
     from reportgen.analysis.observations import answer
 
     a, b = [88.0, 88.4, 88.2], [85.0, 85.3, 84.9]
     said = text(answer("lr_effect", rates(make_outcome, {0.1: a, 0.01: b}), {}))
-    c = compare(a, b)
-    assert c.verdict == "beyond seed noise"
-    assert f"{c.difference:.1f} points above lr 0.01 (CI +{c.low:.1f} to +{c.high:.1f}), beyond seed noise" in said
+    c = compare(a, b, paired=True)
+    expected = scipy_stats.ttest_1samp([x - y for x, y in zip(a, b)], 0.0).confidence_interval(0.95)
+    assert c.verdict == "ahead" and c.test == "paired t" and c.low == pytest.approx(expected.low)
+    assert f"{c.difference:.1f} points ahead of lr 0.01 (CI +{c.low:.1f} to +{c.high:.1f})" in said
 
 
 def test_a_comparing_sentence_is_short_and_complete(make_outcome):
-    """Difference, both means ± std, the interval and the verdict, in one short sentence."""
+    """The leader first, the gap, both means ± std, the interval, in one short sentence."""
+    from reportgen.analysis.families import Family, Pair
     from reportgen.analysis.noise import compare_sentence
 
     (a,), (b,) = rates(make_outcome, {0.1: [88.0, 88.4, 88.2]}), rates(make_outcome, {0.01: [85.0, 85.3, 84.9]})
-    c = compare([88.0, 88.4, 88.2], [85.0, 85.3, 84.9])
-    assert compare_sentence("lr 0.1", a, "lr 0.01", b) == (
-        f"Lr 0.1 is {c.difference:.1f} points above lr 0.01 (88.2 ± 0.2 vs 85.1 ± 0.2 %, CI +{c.low:.1f} to "
-        f"+{c.high:.1f}; beyond seed noise).")
-    assert compare_sentence("lr 0.01", b, "lr 0.1", a).startswith(f"Lr 0.01 is {c.difference:.1f} points below lr 0.1")
+    family = Family.of("test", [Pair(a, b, "final_accuracy")])
+    c = compare([88.0, 88.4, 88.2], [85.0, 85.3, 84.9], paired=True)
+    assert compare_sentence("lr 0.1", a, "lr 0.01", b, family) == (
+        f"Lr 0.1 is {c.difference:.1f} points ahead of lr 0.01 (88.2 ± 0.2 vs 85.1 ± 0.2 %, CI +{c.low:.1f} to "
+        f"+{c.high:.1f}).")
+    assert compare_sentence("lr 0.01", b, "lr 0.1", a, family) == compare_sentence("lr 0.1", a, "lr 0.01", b, family)
 
 
 def test_with_one_seed_a_gap_is_said_to_have_no_noise_estimate(make_outcome):
+    from reportgen.analysis.families import Family, Pair
     from reportgen.analysis.noise import compare_sentence
     from reportgen.analysis.observations import answer
 
     points = rates(make_outcome, {0.1: [87.2], 0.01: [87.0]})
     said = text(answer("lr_effect", points, {}))
-    assert "0.2 points above lr 0.01, one seed each, so untested against noise" in said and "beyond" not in said
-    assert "single runs, no noise estimate" in compare_sentence("lr 0.1", points[0], "lr 0.01", points[1])
+    assert "0.2 points above lr 0.01, one seed each, so untested against noise" in said and "ahead" not in said
+    family = Family.of("test", [Pair(points[0], points[1], "final_accuracy")])
+    assert "single runs, no noise estimate" in compare_sentence("lr 0.1", points[0], "lr 0.01", points[1], family)
 
 
 def test_capacity_and_activation_compare_with_their_intervals(make_outcome):
@@ -131,11 +141,18 @@ def test_capacity_and_activation_compare_with_their_intervals(make_outcome):
             (("mlp", 100, [85.0, 85.2, 85.1]), ("mlp_wide", 300, [85.1, 85.0, 85.3]), ("mlp_deep", 200, [80.0, 80.2, 80.1]))
             for s, a in enumerate(accs)]
     said = text(observe("capacity", aggregate_points(runs), {"groups": ["mlp,mlp_wide,mlp_deep"]}))
-    assert "Wider MLP at 3.00× the parameters: +0.0 points (CI −0.3 to +0.3), within seed noise" in said
-    assert "Deeper MLP at 2.00× the parameters: −5.0 points (CI −5.2 to −4.8), beyond seed noise" in said
+    # three models, so a family of three pairs at 1 − 0.05/3; different architectures: Welch
+    wide = compare([85.1, 85.0, 85.3], [85.0, 85.2, 85.1], level=1 - 0.05 / 3, margin=0.5)
+    deep = compare([80.0, 80.2, 80.1], [85.0, 85.2, 85.1], level=1 - 0.05 / 3)
+    assert wide.test == "Welch" and wide.verdict == "equivalent" and deep.verdict == "ahead"
+    assert (f"Wider MLP at 3.00× the parameters: +0.0 points (CI {signed(wide.low, 1)} to {signed(wide.high, 1)}), "
+            "equivalent within ±0.5 points") in said
+    assert (f"Deeper MLP at 2.00× the parameters: −5.0 points (CI {signed(deep.low, 1)} to {signed(deep.high, 1)}), "
+            "ahead") in said
     from reportgen.analysis.observations import answer
     said = text(answer("activation_effect", aggregate_points(runs), {}))
-    assert "Wider MLP is the most accurate (85.1 ± 0.2 %, level with Tutorial MLP within seed noise (CI −0.3 to +0.3))" in said
+    assert (f"Wider MLP is the most accurate (85.1 ± 0.2 %, equivalent to Tutorial MLP within ±0.5 points "
+            f"(CI {signed(wide.low, 1)} to {signed(wide.high, 1)}))") in said
 
 
 def test_the_generic_comparison_observer_works_along_any_field(make_outcome):
@@ -143,7 +160,7 @@ def test_the_generic_comparison_observer_works_along_any_field(make_outcome):
             (("adam", [97.0, 97.2, 97.1]), ("sgd", [91.0, 91.5, 90.8])) for s, a in enumerate(accs)]
     said = text(observe("compare", aggregate_points(runs), {"along": "optimizer"}))
     assert "Final test accuracy by optimizer: Adam 97.1 ± 0.1 %, SGD 91.1 ± 0.4 %." in said
-    assert "Adam is 6.0 points above SGD" in said and "beyond seed noise" in said
+    assert "Adam is 6.0 points ahead of SGD" in said
 
 
 def test_epochs_to_target_uses_the_median_and_counts_misses(make_outcome):
@@ -157,8 +174,10 @@ def test_the_reproduction_check_places_the_reference_among_the_seeds(make_outcom
     runs = seeds(make_outcome, [[86.0], [87.0], [88.0]], lr=0.1)
     ref = Reference(select={"lr": 0.1}, metric="final_accuracy", value=88.5, tolerance=2.0)
     (check,) = check_references("q", [ref], runs, "cpu")
-    assert check.measured == 87.0 and check.seeds == 3 and check.verdict == "within tolerance"
+    assert check.measured == 87.0 and check.seeds == 3 and check.verdict == "inside prediction interval"
     assert check.in_seed_range is False and check.sigmas == pytest.approx(1.5)
+    half = scipy_stats.t.ppf(0.975, 2) * 1.0 * math.sqrt(1 + 1 / 3)
+    assert check.prediction == pytest.approx((87.0 - half, 87.0 + half))
 
 
 # ---------------------------------------------------------------- answers
@@ -169,15 +188,15 @@ def test_the_answer_changes_when_the_numbers_change(make_outcome):
     before = answer("lr_effect", rates(make_outcome, {0.1: [88.0, 88.4, 88.2], 0.01: [85.0, 85.3, 84.9]}), {})
     after = answer("lr_effect", rates(make_outcome, {0.1: [85.0, 85.4, 85.2], 0.01: [86.0, 85.3, 86.9]}), {})
     assert before == ["Best learning rate after 1 epoch: lr 0.1 for Tutorial MLP (88.2 ± 0.2 %, "
-                      "3.1 points above lr 0.01 (CI +2.7 to +3.6), beyond seed noise)."]
+                      "3.1 points ahead of lr 0.01 (CI +2.8 to +3.5))."]
     assert after == ["Best learning rate after 1 epoch: lr 0.01 for Tutorial MLP (86.1 ± 0.8 %, "
-                     "level with lr 0.1 within seed noise (CI −1.0 to +2.7))."]
+                     "unresolved against lr 0.1 with 3 seeds (CI −1.4 to +3.1))."]
 
 
 def test_labels_are_shortened_after_their_first_mention():
     from types import SimpleNamespace
 
-    from reportgen.analysis.answers import shorten_labels
+    from reportgen.analysis.prose import shorten_labels
 
     spec = SimpleNamespace(models={"m": SimpleNamespace(label="Tutorial MLP 784-512-512-10", short="MLP")})
     texts = shorten_labels(["Tutorial MLP 784-512-512-10 wins.", "Tutorial MLP 784-512-512-10 again."], spec)
@@ -192,7 +211,9 @@ def test_the_seeds_note_is_one_sentence_for_the_whole_report(make_outcome):
 
     three = rates(make_outcome, {0.1: [88.0, 88.4, 88.2]})
     assert seeds_note(three).startswith("Numbers are means ± standard deviation over 3 seeds per setting")
-    assert "95 % confidence interval (CI, Welch's t-test)" in seeds_note(three)
+    note = seeds_note(three)
+    assert "paired t-test on the per-seed differences" in note and "Welch's t-test otherwise" in note
+    assert "Ahead:" in note and "Equivalent:" in note and "Unresolved:" in note and "(Bonferroni)" in note
     assert seeds_note(rates(make_outcome, {0.1: [88.0]})) == ONE_SEED
 
 

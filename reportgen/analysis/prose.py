@@ -1,0 +1,85 @@
+"""A question's prose: its answer (its observers' answers, at most three sentences), its findings, and the note
+saying which test each of its families used; sentences are said once per report and model labels shortened after
+their first mention.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from reportgen.analysis.noise import family_note
+from reportgen.analysis.observations import answer, family, observe
+from reportgen.results import RunOutcome
+
+MAX_SENTENCES = 3
+
+
+def question_answer(sentences_per_observer: list[list[str]]) -> list[str]:
+    """At most MAX_SENTENCES sentences, in observer order, each said once."""
+    reply: list[str] = []
+    for sentences in sentences_per_observer:
+        for sentence in sentences:
+            if sentence not in reply and len(reply) < MAX_SENTENCES:
+                reply.append(sentence)
+    return reply
+
+
+def question_prose(spec: Any, question: Any, present: list[RunOutcome], said: set[str] | None = None,
+                   named: set[str] | None = None) -> tuple[list[str], list[str]]:
+    """(the answer, at most three sentences; the findings, one claim each), none of them in `said` already.
+
+    `said` collects the findings of earlier sections, so that no sentence appears in two sections; `named`
+    collects the model labels already given in full, so that a later section uses the short names.
+    """
+    if not present or not question.observers:
+        return [], []
+    said = set() if said is None else said
+    reply = question_answer([answer(o.kind, present, o.args, margins(question, o)) for o in question.observers])
+    findings = [s for o in question.observers for s in observe(o.kind, present, o.args, margins(question, o))]
+    findings = [s for s in dict.fromkeys(findings) if s not in said and s not in reply]
+    said.update(findings)
+    # How many seeds stand behind the numbers is said once for the whole report (report.build_context).
+    texts = shorten_labels([*reply, *findings], spec, named)
+    return texts[:len(reply)], texts[len(reply):]
+
+
+def shorten_labels(texts: list[str], spec: Any, seen: set[str] | None = None) -> list[str]:
+    """A model's full label at its first mention in these texts (or earlier ones, in `seen`), its `short` name after."""
+    names = sorted(((p.label, p.short) for p in spec.models.values() if p.short and p.short != p.label),
+                   key=lambda pair: -len(pair[0]))  # longest first: no label is cut inside a longer one
+    seen = set() if seen is None else seen
+    shortened = []
+    for text in texts:
+        for label, short in names:
+            first = text.find(label) if label not in seen else -1
+            if label in text:
+                seen.add(label)
+            cut = first + len(label) if first >= 0 else 0
+            text = text[:cut] + text[cut:].replace(label, short)
+        shortened.append(text)
+    return shortened
+
+
+def margins(question: Any, observer: Any) -> dict[str, float]:
+    """The spec's margins for one observer of a question: the question's, then the observer's own, each a number
+    (for the observer's ranked metric: its `metric` argument, else final accuracy) or a table by metric."""
+    primary = getattr(observer.args, "metric", "final_accuracy")
+    found: dict[str, float] = {}
+    for given in (getattr(question, "margin", None), getattr(observer, "margin", None)):
+        if isinstance(given, (int, float)):
+            found[primary] = float(given)
+        elif given:
+            found.update(given)
+    return found
+
+
+def question_families(question: Any, present: list[RunOutcome]) -> list[Any]:
+    """Every family of comparisons the question's observers could state, with the spec's margins."""
+    if not present:
+        return []
+    return [f for o in question.observers
+            if (f := family(o.kind, present, o.args, margins(question, o))) is not None]
+
+
+def question_tests_note(question: Any, present: list[RunOutcome]) -> str:
+    """'Tests: lr_effect: 12 comparisons (…), paired t, 99.6 % intervals; accuracy gaps of …' ('' without any)."""
+    return family_note(question_families(question, present))
