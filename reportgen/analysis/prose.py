@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from reportgen.analysis.ask_answers import AskContext, LoadSplit
+from reportgen.analysis.asks import ask_sentence, covered
 from reportgen.analysis.noise import family_note
 from reportgen.analysis.observations import answer, family, observe
 from reportgen.results import RunOutcome
@@ -24,22 +26,40 @@ def question_answer(sentences_per_observer: list[list[str]]) -> list[str]:
 
 
 def question_prose(spec: Any, question: Any, present: list[RunOutcome], said: set[str] | None = None,
-                   named: set[str] | None = None) -> tuple[list[str], list[str]]:
-    """(the answer, at most three sentences; the findings, one claim each), none of them in `said` already.
+                   named: set[str] | None = None, load_split: LoadSplit | None = None,
+                   profile: str = "") -> tuple[list[str], list[str]]:
+    """(the answer; the findings, one claim each), none of them in `said` already.
 
-    `said` collects the findings of earlier sections, so that no sentence appears in two sections; `named`
-    collects the model labels already given in full, so that a later section uses the short names.
+    The answer is one sentence per ask of the question, in order (analysis/asks.py), or without asks its
+    observers' answers, at most three sentences. `said` collects the findings of earlier sections, so that no
+    sentence appears in two sections; `named` collects the model labels already given in full, so that a later
+    section uses the short names; `load_split` reads a data set for the asks about one.
     """
-    if not present or not question.observers:
+    asks = getattr(question, "asks", [])
+    if not asks and (not present or not question.observers):
         return [], []
     said = set() if said is None else said
-    reply = question_answer([answer(o.kind, present, o.args, margins(question, o)) for o in question.observers])
-    findings = [s for o in question.observers for s in observe(o.kind, present, o.args, margins(question, o))]
+    if asks:
+        context = ask_context(question, present, load_split, profile)
+        reply = list(dict.fromkeys(ask_sentence(a, context) for a in asks))
+    else:
+        reply = question_answer([answer(o.kind, present, o.args, margins(question, o)) for o in question.observers])
+    left_out = covered(asks)  # observers whose findings an ask's sentence says in full
+    findings = [s for o in question.observers if o.kind not in left_out
+                for s in observe(o.kind, present, o.args, margins(question, o))]
     findings = [s for s in dict.fromkeys(findings) if s not in said and s not in reply]
     said.update(findings)
     # How many seeds stand behind the numbers is said once for the whole report (report.build_context).
     texts = shorten_labels([*reply, *findings], spec, named)
     return texts[:len(reply)], texts[len(reply):]
+
+
+def ask_context(question: Any, present: list[RunOutcome], load_split: LoadSplit | None = None,
+                profile: str = "") -> AskContext:
+    """What the question's asks read: its points, its observers' families, arguments and margins."""
+    return AskContext(present, {f.observer: f for f in question_families(question, present)},
+                      {o.kind: o.args for o in question.observers},
+                      {o.kind: margins(question, o) for o in question.observers}, profile, load_split)
 
 
 def shorten_labels(texts: list[str], spec: Any, seen: set[str] | None = None) -> list[str]:
