@@ -214,3 +214,17 @@ def test_rows_that_differ_only_in_a_hidden_field_are_told_apart(tmp_path):
     spec = spec.replace("references = [{ select = { model = \"mlp\", lr = 0.1 }", "references = [{ select = { model = \"mlp\" }")
     text = _terminal_text(spec, "a", tmp_path)
     assert "Optimizer" in text and "sgd" in text and "adam" in text
+
+
+def test_list_flags_asks_nothing_planned_can_answer(tiny_spec, tmp_path):
+    text = tiny_spec.read_text().replace('runs = [{ model = "mlp", lr = 0.1, epochs = 3 }]',
+                                         'runs = [{ model = "mlp", lr = 0.1, epochs = 3 }]\n'
+                                         'asks = [{ ask = "the epoch of 85 %", by = "rate_epochs" }, '
+                                         '{ ask = "the accuracy", by = "final_accuracy" }]')
+    tiny_spec.write_text(text)
+    listed = invoke("list", "--spec", str(tiny_spec), "--profile", "smoke")
+    assert listed.exit_code == 0, listed.output
+    flagged = " ".join(listed.output.split())
+    assert "2 (1 not measured)" in flagged
+    assert "b: 'the epoch of 85 %' (rate_epochs): no run has a target accuracy" in flagged
+    assert "'the accuracy'" not in flagged

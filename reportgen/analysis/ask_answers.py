@@ -108,7 +108,9 @@ def metric_listing(name: str):
 # ---------------------------------------------------------------- learning rates and targets (Q1.3, Q1.4)
 
 def target_epochs(ctx: AskContext, args: Args) -> str | None:
-    """Every rate's epoch to the target (median and range over seeds), or why it stopped before, per model."""
+    """Every rate's epoch to the target (median and range over seeds) or why it stopped, and soonest against slowest.
+
+    The gap between the soonest and the slowest is judged in the question's convergence family, when it has one."""
     runs = _targeted(ctx.points)
     if not runs:
         return None
@@ -144,8 +146,9 @@ def _soonest_against_slowest(ctx: AskContext, runs: list[RunOutcome]) -> str:
 
 
 def rate_cost(ctx: AskContext, args: Args) -> str | None:
-    """Per model: the best rate after the fixed budget, the epoch it reaches the target, and what the smallest
-    rate needs (the two tables read together)."""
+    """Per model: the epoch the best rate after the fixed budget reaches the target, and what the smallest rate needs.
+
+    The two tables of a fixed budget and of a target, read together (Q1.4 reads Q1.2 and Q1.3)."""
     fixed, targeted = w.group_by_model(_fixed(ctx.points)), w.group_by_model(_targeted(ctx.points))
     parts = [p for m in fixed if m in targeted and (p := _cost(fixed[m], targeted[m]))]
     return f"{'; '.join(parts)}." if parts else None

@@ -8,15 +8,16 @@ measured: …" when nothing it needs was measured; `needs` lets `reportgen list`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from reportgen.analysis import ask_answers as a
 from reportgen.analysis.ask_answers import AskContext
 from reportgen.analysis.metrics import METRICS, names_of_kind
 from reportgen.analysis.observations import OBSERVERS, answer, observe
-from reportgen.registry import Args, NoArgs, Registry, first_line
+from reportgen.datasets import DATASETS
+from reportgen.registry import Args, NoArgs, Registry, first_line, unknown_name_message
 from reportgen.results import PlannedRun
 
 Answer = Callable[[AskContext, Args], "str | None"]
@@ -42,11 +43,19 @@ ASKS: Registry[AskKind] = Registry("ask kind")
 def add_ask(name: str, fn: Answer, args: type[Args] = NoArgs, observer: str | None = None,
             needs: tuple[str, ...] = ("runs",), covers: tuple[str, ...] = (), help: str = "") -> AskKind:
     """Register an ask kind; its help defaults to the first line of the function's docstring."""
-    return ASKS.add(AskKind(name, fn, args, help or first_line(fn.__doc__), observer, needs, covers))
+    help = help or first_line(fn.__doc__)
+    help += f" Reads observer `{observer}`." if observer else ""
+    return ASKS.add(AskKind(name, fn, args, help, observer, needs, covers))
+
+
+def _known_dataset(name: str) -> str:
+    if name not in DATASETS:
+        raise ValueError(unknown_name_message("data set", name, DATASETS.names()))
+    return name
 
 
 class DatasetArgs(Args):
-    dataset: str = Field(description="the data set to read")
+    dataset: Annotated[str, AfterValidator(_known_dataset)] = Field(description="the data set to read")
 
 
 class ClassesArgs(DatasetArgs):
