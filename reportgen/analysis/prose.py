@@ -1,6 +1,6 @@
-"""A question's prose: its answer (its observers' answers, at most three sentences), its findings, and the note
-saying which test each of its families used; sentences are said once per report and model labels shortened after
-their first mention.
+"""A question's prose: its answer (one sentence per ask; without asks, its observers' answers, at most three
+sentences), its findings, and the note saying which test each of its families used; sentences are said once per
+report and model labels shortened after their first mention.
 """
 from __future__ import annotations
 
@@ -47,11 +47,17 @@ def question_prose(spec: Any, question: Any, present: list[RunOutcome], said: se
     left_out = covered(asks)  # observers whose findings an ask's sentence says in full
     findings = [s for o in question.observers if o.kind not in left_out
                 for s in observe(o.kind, present, o.args, margins(question, o))]
-    findings = [s for s in dict.fromkeys(findings) if s not in said and s not in reply]
+    findings = [s for s in dict.fromkeys(findings) if s not in said and not _said_in(s, reply)]
     said.update(findings)
     # How many seeds stand behind the numbers is said once for the whole report (report.build_context).
     texts = shorten_labels([*reply, *findings], spec, named)
     return texts[:len(reply)], texts[len(reply):]
+
+
+def _said_in(finding: str, reply: list[str]) -> bool:
+    """Whether the answer says the finding already, whole or as a clause (an answer may join findings with ';')."""
+    clause = finding.rstrip(".").lower()
+    return any(clause in sentence.lower() for sentence in reply)
 
 
 def ask_context(question: Any, present: list[RunOutcome], load_split: LoadSplit | None = None,
