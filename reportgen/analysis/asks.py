@@ -21,6 +21,7 @@ from reportgen.registry import Args, NoArgs, Registry, first_line, unknown_name_
 from reportgen.results import PlannedRun
 
 Answer = Callable[[AskContext, Args], "str | None"]
+NOT_MEASURED = "Not measured: "  # the notice an ask gives when nothing it needs was measured
 NEEDS = ("runs", "target", "rates", "models", "data")  # what a plan must hold for the ask to be answerable
 
 
@@ -43,6 +44,8 @@ ASKS: Registry[AskKind] = Registry("ask kind")
 def add_ask(name: str, fn: Answer, args: type[Args] = NoArgs, observer: str | None = None,
             needs: tuple[str, ...] = ("runs",), covers: tuple[str, ...] = (), help: str = "") -> AskKind:
     """Register an ask kind; its help defaults to the first line of the function's docstring."""
+    if set(needs) - set(NEEDS):
+        raise ValueError(f"ask kind {name!r}: unknown needs {sorted(set(needs) - set(NEEDS))}; known: {', '.join(NEEDS)}")
     help = help or first_line(fn.__doc__)
     help += f" Reads observer `{observer}`." if observer else ""
     return ASKS.add(AskKind(name, fn, args, help, observer, needs, covers))
@@ -117,7 +120,7 @@ def ask_sentence(ask: Any, ctx: AskContext) -> str:
     kind = ask_kind(ask.by)
     measured = bool(ctx.points) or "data" in kind.needs  # a data ask reads the data set, not runs
     said = kind.answer(ctx, ask.args) if measured else None
-    return said or f"Not measured: {ask.ask}."
+    return said or f"{NOT_MEASURED}{ask.ask}."
 
 
 def unanswerable(ask: Any, planned: list[PlannedRun]) -> str | None:

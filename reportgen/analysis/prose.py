@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from reportgen.analysis.ask_answers import AskContext, LoadSplit
-from reportgen.analysis.asks import ask_sentence, covered
+from reportgen.analysis.asks import NOT_MEASURED, ask_sentence, covered
 from reportgen.analysis.noise import family_note
 from reportgen.analysis.observations import answer, family, observe
 from reportgen.results import RunOutcome
@@ -41,7 +41,7 @@ def question_prose(spec: Any, question: Any, present: list[RunOutcome], said: se
     said = set() if said is None else said
     if asks:
         context = ask_context(question, present, load_split, profile)
-        reply = list(dict.fromkeys(ask_sentence(a, context) for a in asks))
+        reply = merge_notices(list(dict.fromkeys(ask_sentence(a, context) for a in asks)))
     else:
         reply = question_answer([answer(o.kind, present, o.args, margins(question, o)) for o in question.observers])
     left_out = covered(asks)  # observers whose findings an ask's sentence says in full
@@ -52,6 +52,17 @@ def question_prose(spec: Any, question: Any, present: list[RunOutcome], said: se
     # How many seeds stand behind the numbers is said once for the whole report (report.build_context).
     texts = shorten_labels([*reply, *findings], spec, named)
     return texts[:len(reply)], texts[len(reply):]
+
+
+def merge_notices(sentences: list[str]) -> list[str]:
+    """Consecutive 'Not measured: a.' 'Not measured: b.' as one 'Not measured: a; b.' (an untrained question)."""
+    merged: list[str] = []
+    for sentence in sentences:
+        if merged and sentence.startswith(NOT_MEASURED) and merged[-1].startswith(NOT_MEASURED):
+            merged[-1] = f"{merged[-1][:-1]}; {sentence[len(NOT_MEASURED):]}"
+        else:
+            merged.append(sentence)
+    return merged
 
 
 def _said_in(finding: str, reply: list[str]) -> bool:

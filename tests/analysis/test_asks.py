@@ -146,9 +146,16 @@ def test_an_ask_with_nothing_measured_renders_its_notice():
     assert answer == ["Not measured: the epoch each rate first reaches 85 %, or why it stopped."]
 
 
+def test_an_untrained_question_says_once_what_is_not_measured():
+    assert question_prose(SPEC, SPEC.questions["lab.act"], [])[0] == [
+        "Not measured: how fast each activation converges; how accurate each ends."]
+
+
 def test_data_asks_without_data_and_run_asks_without_runs_say_not_measured():
     q11, q12 = SPEC.questions["q1.1"], SPEC.questions["q1.2"]
-    assert _answer("q1.1", load_split=None)[1] == "Not measured: the shape of one image as the training tensors store it."
+    assert _answer("q1.1", load_split=None) == [
+        "Not measured: three training images of three classes, with their class names; the shape of one image as the "
+        "training tensors store it; the images per class."]
     assert ask_sentence(q12.asks[0], AskContext([])) == "Not measured: the test accuracy after 10 epochs for each rate."
     assert ask_sentence(q11.asks[2], AskContext([], load_split=_load_split)).startswith("200 training")
 
