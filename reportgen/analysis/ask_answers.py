@@ -73,7 +73,7 @@ def _value_text(name: str, value: float) -> str:
         return w.fmt_count(int(value))
     if name == "seconds_per_epoch":
         return f"{value:.1f} s" if value >= 1 else f"{value:.2f} s"
-    unit, digits = noise.unit_of(name)
+    _, digits = noise.unit_of(name)
     return f"{value:.{digits}f}"
 
 
@@ -99,7 +99,8 @@ def metric_listing(name: str):
             listing = "; ".join(f"{w.describe_run(g[0])} {', '.join(_value_text(name, _mean(o, name)) for o in g)}{pct}"
                                 for g in by_model.values())
             return f"{what}, at lr {', '.join(next(iter(rates)))}: {listing}."
-        listing = "; ".join(f"{w.name_runs(runs)(o)} {_value_text(name, _mean(o, name))}{pct}" for o in runs)
+        named = w.name_runs(runs)
+        listing = "; ".join(f"{named(o)} {_value_text(name, _mean(o, name))}{pct}" for o in runs)
         return f"{what}: {listing}."
     answer.__doc__ = f"Every run's {metric(name).help}, in one sentence."
     return answer
@@ -243,11 +244,11 @@ def _bound(largest: float) -> str:
 
 def pair_gaps(ctx: AskContext, args: Args) -> str | None:
     """Each pair the question compares (param_efficiency's `pairs`): the leader, its gap and the family's verdict."""
-    family, pairs = ctx.families.get("param_efficiency"), _pairs(ctx)
+    family = ctx.families.get("param_efficiency")
+    if family is None:
+        return None
     parts = []
-    for high, low in pairs:
-        if family is None:
-            break
+    for high, low in _pairs(ctx):
         if _mean(low) > _mean(high):
             high, low = low, high
         parts.append(f"{w.describe_run(high)} ({noise.acc_text(high)}) is "
@@ -273,11 +274,13 @@ def _pairs(ctx: AskContext) -> list[tuple[RunOutcome, RunOutcome]]:
 def structure_verdict(ctx: AskContext, args: Args) -> str | None:
     """Per capacity group: whether the variants' extra parameters bought accuracy, with the family's verdict."""
     family, runs = ctx.families.get("capacity"), model_observers.by_preset(ctx.points)
-    groups = getattr(ctx.observer_args.get("capacity"), "groups", [])
+    if family is None:
+        return None
     parts = []
-    for group in groups:
-        present = [runs[n] for n in model_observers.preset_names(group) if n in runs]
-        if family is None or len(present) < 2 or present[0] is not runs.get(model_observers.preset_names(group)[0]):
+    for group in getattr(ctx.observer_args.get("capacity"), "groups", []):
+        names = model_observers.preset_names(group)
+        present = [runs[n] for n in names if n in runs]
+        if names[0] not in runs or len(present) < 2:  # no baseline, or nothing to hold against it
             continue
         verdict = model_observers._capacity_verdict(present[0], present[1:], family)  # the capacity finding's words
         parts.append(f"against {w.describe_run(present[0])}, {verdict[:1].lower()}{verdict[1:].rstrip('.')}")
@@ -331,64 +334,3 @@ def _images(request: dict[str, Any]) -> str:
     train, test = request.get("train_subset"), request.get("test_subset")
     said = f"first {w.fmt_count(train)} training" if train else "all training"
     return said + (f" and {w.fmt_count(test)} test images" if test else " and all test images")
-
-
-# ---------------------------------------------------------------- the data set (Q1.1)
-
-def image_shape(ctx: AskContext, args: Args) -> str | None:
-    """The shape one image has as a training tensor, and its value range, read from the data."""
-    splits = _splits(ctx, args)
-    if splits is None:
-        return None
-    from reportgen.train import to_float_images  # torch: only when the data set is read anyway
-
-    train = splits[0]
-    one = to_float_images(train.images[:1], train.images.shape[-1], "cpu")[0]  # as training sees it: (C, H, W)
-    sample = to_float_images(train.images[:1000], train.images.shape[-1], "cpu")
-    return (f"One image is a {' × '.join(map(str, one.shape))} (C × H × W) float tensor, values "
-            f"{float(sample.min()):g} to {float(sample.max()):g}.")
-
-
-def class_counts(ctx: AskContext, args: Args) -> str | None:
-    """Split sizes and the images per class, counted from the data."""
-    splits = _splits(ctx, args)
-    if splits is None:
-        return None
-    train, test = splits
-    counts = [_per_class(s) for s in (train, test)]
-    return (f"{w.fmt_count(len(train.labels))} training and {w.fmt_count(len(test.labels))} test images, "
-            f"{_count_text(counts[0], train.classes)} and {_count_text(counts[1], test.classes)} per class.")
-
-
-def image_classes(ctx: AskContext, args: Args) -> str | None:
-    """The class names of the images a figure shows (`classes`), read from the data set."""
-    splits = _splits(ctx, args)
-    if splits is None:
-        return None
-    names = splits[0].classes
-    chosen = getattr(args, "classes", None) or list(range(len(names)))
-    shown = [names[i] for i in chosen if 0 <= i < len(names)]
-    return f"Shown with their class names: {w.join_words(shown)}."
-
-
-def _splits(ctx: AskContext, args: Args) -> tuple[Any, Any] | None:
-    if ctx.load_split is None:
-        return None
-    dataset = getattr(args, "dataset")
-    try:
-        return ctx.load_split(dataset, True), ctx.load_split(dataset, False)
-    except Exception:  # noqa: BLE001 - unreadable data is 'not measured'; the data view says why
-        return None
-
-
-def _per_class(split: Any) -> list[int]:
-    return [int(c) for c in split.labels.bincount(minlength=len(split.classes))]
-
-
-def _count_text(counts: list[int], classes: tuple[str, ...]) -> str:
-    """'6,000 each' or 'from 5,421 (Sandal) to 6,742 (Shirt)'."""
-    low, high = min(counts), max(counts)
-    if low == high:
-        return w.fmt_count(low)
-    return (f"from {w.fmt_count(low)} ({classes[counts.index(low)]}) "
-            f"to {w.fmt_count(high)} ({classes[counts.index(high)]})")
