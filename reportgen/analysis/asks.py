@@ -13,7 +13,7 @@ from typing import Annotated, Any, Callable
 from pydantic import AfterValidator, Field
 
 from reportgen.analysis import ask_answers as a
-from reportgen.analysis import data_answers
+from reportgen.analysis import data_answers, structure_answers
 from reportgen.analysis.ask_answers import AskContext
 from reportgen.analysis.metrics import METRICS, names_of_kind
 from reportgen.analysis.observations import OBSERVERS, answer, observe
@@ -80,6 +80,7 @@ add_ask("pair_sizes", a.pair_sizes, observer="param_efficiency", needs=("models"
 add_ask("structure_verdict", a.structure_verdict, observer="capacity", needs=("models",))
 add_ask("ranking", a.ranking, RankingArgs, needs=("models",))
 add_ask("budget", a.budget)
+add_ask("depth_and_field", structure_answers.depth_and_field, needs=("models",))
 add_ask("image_shape", data_answers.image_shape, DatasetArgs, needs=("data",))
 add_ask("class_counts", data_answers.class_counts, DatasetArgs, needs=("data",))
 add_ask("image_classes", data_answers.image_classes, ClassesArgs, needs=("data",))

@@ -129,6 +129,12 @@ def test_lab_act_ranks_every_activation_best_to_worst():
     assert end.index("Sigmoid") > end.index("ReLU")  # the synthetic Sigmoid ends lowest
 
 
+def test_lab_t2_counts_depth_and_receptive_field_from_the_built_models():
+    structure = _answer("lab.t2")[2]
+    assert structure == ("Model A (ReLU): 1 convolution and 2 linear layers, a last-stage unit sees 4 × 4 input pixels; "
+                         "Model B: 2 convolutions and 2 linear layers, a last-stage unit sees 10 × 10 input pixels.")
+
+
 def test_q1_1_reads_shape_range_and_counts_from_the_data():
     shown, shape, counts = _answer("q1.1")
     assert shown == "Shown with their class names: class 0, class 1 and class 9."
@@ -187,7 +193,7 @@ def _spec_with(tmp_path: Path, old: str, new: str) -> Path:
     ('by = "final_accuracy" }', 'by = "final_acuracy" }',
      r'questions\."q1\.2"\.asks\[0\]\.by: unknown ask kind .*final_acuracy.*Did you mean \'final_accuracy\''),
     ('by = "param_claim" }', 'by = "param_claim", covers = ["overfitting"] }',
-     r'lab\.t2"\.asks\[2\]\.covers\[0\]: unknown observer of this question'),
+     r'lab\.t2"\.asks\[3\]\.covers\[0\]: unknown observer of this question'),
     ('{ ask = "the budget these numbers come from", by = "budget" }', '{ ask = "x", by = "budget", sees = 1 }',
      r'asks\[0\]\.sees: unknown key'),
     ('{ ask = "the budget these numbers come from", by = "budget" }', '{ by = "budget" }', r'asks\[0\]\.ask: missing'),
