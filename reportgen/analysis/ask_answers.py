@@ -157,19 +157,18 @@ def rate_cost(ctx: AskContext, args: Args) -> str | None:
 
 def _cost(fixed: list[RunOutcome], targeted: list[RunOutcome]) -> str | None:
     best = max(fixed, key=_mean)
-    at = {o.planned.labels.get("lr"): o for o in targeted}
-    mine = at.get(best.planned.labels.get("lr"))
+    mine = {o.planned.labels.get("lr"): o for o in targeted}.get(best.planned.labels.get("lr"))
     if mine is None or not math.isfinite(_mean(best)):
         return None
-    name, target = w.describe_run(best), w.fmt_acc(mine.result.budget.until_accuracy)
-    said = (f"{name}'s best rate after {w.plural(best.result.budget.max_epochs, 'epoch')}, lr {_lr(best)}, "
-            f"{'reaches ' + target + ' at ' + target_text(mine) if target_epoch(mine) is not None else 'never reaches ' + target}")
+    target, reaches = w.fmt_acc(mine.result.budget.until_accuracy), target_epoch(mine) is not None
+    said = (f"{w.describe_run(best)}'s best rate after {w.plural(best.result.budget.max_epochs, 'epoch')}, "
+            f"lr {_lr(best)}, " + (f"reaches {target} at {target_text(mine)}" if reaches else f"never reaches {target}"))
     smallest = min(targeted, key=lambda o: o.planned.labels.get("lr") or 0)
     if smallest is mine:
         return said + ", and it is the smallest rate"
     if target_epoch(smallest) is None:
-        return f"{said}, while lr {_lr(smallest)} never does"
-    ratio = f", {target_epoch(smallest) / target_epoch(mine):.0f}× as many epochs" if target_epoch(mine) else ""
+        return f"{said}, while lr {_lr(smallest)} never does" if reaches else f"{said}, nor does lr {_lr(smallest)}"
+    ratio = f", {target_epoch(smallest) / target_epoch(mine):.0f}× as many epochs" if reaches else ""
     return f"{said}, lr {_lr(smallest)} at {target_text(smallest)}{ratio}"
 
 

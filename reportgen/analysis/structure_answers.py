@@ -19,7 +19,7 @@ def depth_and_field(ctx: AskContext, args: Args) -> str | None:
 def _structure(point: Any) -> str:
     convs, linears, field = layer_counts(point.result.request["arch"], point.result.request.get("model_args", {}))
     said = f"{w.describe_run(point)}: {w.plural(convs, 'convolution')} and {w.plural(linears, 'linear layer')}"
-    return said + (f", a last-stage unit sees {field} × {field} input pixels" if convs else "")
+    return said + (f", receptive field {field} × {field} pixels" if convs else "")  # of one last-stage unit
 
 
 def layer_counts(arch: str, model_args: dict) -> tuple[int, int, int]:

@@ -131,8 +131,8 @@ def test_lab_act_ranks_every_activation_best_to_worst():
 
 def test_lab_t2_counts_depth_and_receptive_field_from_the_built_models():
     structure = _answer("lab.t2")[2]
-    assert structure == ("Model A (ReLU): 1 convolution and 2 linear layers, a last-stage unit sees 4 × 4 input pixels; "
-                         "Model B: 2 convolutions and 2 linear layers, a last-stage unit sees 10 × 10 input pixels.")
+    assert structure == ("Model A (ReLU): 1 convolution and 2 linear layers, receptive field 4 × 4 pixels; "
+                         "Model B: 2 convolutions and 2 linear layers, receptive field 10 × 10 pixels.")
 
 
 def test_q1_1_reads_shape_range_and_counts_from_the_data():
