@@ -213,3 +213,13 @@ def test_an_ask_reading_an_observer_the_question_lacks_is_refused(tmp_path):
     path = _spec_with(tmp_path, '{ ask = "the test accuracy", by = "pair_gaps" }', '{ ask = "the test accuracy", by = "capacity" }')
     with pytest.raises(SpecError, match=r'lab\.t1"\.asks\[2\]\.by: .*observer \'capacity\''):
         load_spec(path)
+
+
+def test_rate_cost_says_plainly_when_neither_rate_reaches_the_target(make_outcome):
+    from reportgen.analysis.ask_answers import rate_cost
+
+    fixed = [make_outcome(lr=lr, accs=[60.0, acc]) for lr, acc in ((0.1, 80.0), (0.001, 50.0))]
+    targeted = [make_outcome(lr=lr, accs=[60.0, acc], until_accuracy=85.0, max_epochs=2, stop_reason="epoch cap")
+                for lr, acc in ((0.1, 80.0), (0.001, 50.0))]
+    assert rate_cost(AskContext(fixed + targeted), None) == (
+        "Tutorial MLP's best rate after 2 epochs, lr 0.1, never reaches 85.0 %, nor does lr 0.001.")
