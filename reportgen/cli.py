@@ -517,9 +517,19 @@ def _longest_word(column) -> int:
     return max((len(word) for text in (column[0], *column[2]) for word in str(text).split()), default=1)
 
 
+def _cell_width(column) -> int:
+    """The room a column needs: a number column its longest cell whole ('52.05 ± 3.72' is never broken over
+    lines), any other column its longest word."""
+    from reportgen.analysis.tables import is_numeric_text
+
+    if all(map(is_numeric_text, column[2])):
+        return max(_longest_word(column), *(len(str(v)) for v in column[2]))
+    return _longest_word(column)
+
+
 def _pack_columns(labels: list, metrics: list, width: int) -> list[list]:
-    def need(column) -> int:  # the longest word of the header or a cell, plus padding and a border
-        return _longest_word(column) + 3
+    def need(column) -> int:  # the column's unbreakable width, plus padding and a border
+        return _cell_width(column) + 3
 
     chunks, current = [], list(labels)
     for column in metrics:
@@ -537,9 +547,9 @@ def _table_of(caption: str | None, columns: list, rows: int) -> Table:
     for column in columns:
         title, _key, values = column
         numeric = all(map(is_numeric_text, values))
-        # Numbers get exactly the room of their longest word (headers wrap); labels take what is left.
-        table.add_column(title, overflow="fold", min_width=_longest_word(column),
-                         width=_longest_word(column) if numeric else None, justify="right" if numeric else "left")
+        # Numbers get exactly the room of their longest cell (headers wrap); labels take what is left.
+        table.add_column(title, overflow="fold", min_width=_cell_width(column),
+                         width=_cell_width(column) if numeric else None, justify="right" if numeric else "left")
     for r in range(rows):
         table.add_row(*(values[r] for _t, _k, values in columns))
     return table

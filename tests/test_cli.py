@@ -205,6 +205,22 @@ def test_run_prints_the_question_s_own_table_uncut_on_80_columns(tiny_spec, tmp_
     assert "Tiny BN MLP" in flat
 
 
+def test_a_mean_and_its_spread_stay_on_one_line_on_80_columns():
+    from rich.console import Console
+
+    from reportgen import cli
+
+    labels = [("Model", "model", ["Tutorial MLP 784-512-512-10", "BN MLP 784-512-256-128-64-10"])]
+    metrics = [(f"Final test acc. (%) {i}", "final_accuracy", ["52.05 ± 3.72", "8.10 ± 10.20"]) for i in range(6)]
+    console = Console(width=80, record=True, file=open("/dev/null", "w"))
+    chunks = cli._pack_columns(labels, metrics, 80)
+    for chunk in chunks:
+        console.print(cli._table_of(None, chunk, 2))
+    text = console.export_text()
+    assert len(chunks) > 1 and max(len(line) for line in text.splitlines()) <= 80
+    assert text.count("52.05 ± 3.72") == 6 and text.count("8.10 ± 10.20") == 6, text  # never broken over lines
+
+
 def test_rows_that_differ_only_in_a_hidden_field_are_told_apart(tmp_path):
     from tests.conftest import TINY_SPEC
 
