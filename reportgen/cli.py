@@ -224,7 +224,7 @@ def plan_command(
 def vocab(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown source (the README's spec reference).")] = False,
 ) -> None:
-    """List the spec's vocabulary: every view kind, metric, observer, data set and architecture with its arguments."""
+    """List the spec's vocabulary: every view kind, metric, observer, ask kind, data set and architecture with its arguments."""
     from rich.markdown import Markdown
 
     from reportgen.vocab import vocabulary_markdown

@@ -9,7 +9,7 @@ from reportgen.registry import describe_args
 
 
 def vocabulary_markdown() -> str:
-    """Every view kind, metric, observer, data set and architecture with its arguments and help."""
+    """Every view kind, metric, observer, ask kind, data set and architecture with its arguments and help."""
     from reportgen.analysis.asks import ASKS
     from reportgen.analysis.metrics import METRICS
     from reportgen.analysis.observations import OBSERVERS
