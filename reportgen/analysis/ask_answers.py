@@ -234,9 +234,14 @@ def _gradient_part(o: RunOutcome, steps: int | None) -> str | None:
 
 
 def _bound(largest: float) -> str:
-    """The smallest power of ten at or above `largest`, as '1e-4'."""
-    exponent = math.ceil(math.log10(largest)) if largest > 0 else 0
-    return f"1e{exponent}"
+    """A round bound at or above `largest`, one significant digit: 1.1e-4 → '2e-4', 1e-4 → '1e-4'."""
+    if not largest > 0:
+        return "0"
+    exponent = math.floor(math.log10(largest))
+    digit = math.ceil(round(largest / 10 ** exponent, 9))  # round: 1e-4 / 1e-4 may come out as 1.0000000002
+    if digit == 10:
+        digit, exponent = 1, exponent + 1
+    return f"{digit}e{exponent}"
 
 
 # ---------------------------------------------------------------- models compared (Q1.5, Q1.7, lab)

@@ -104,8 +104,15 @@ def test_q1_4_reads_the_two_tables_together():
 
 def test_q1_6_states_the_signed_mean_in_plain_words_for_both_networks():
     sentence = _answer("q1.6")[0]
-    assert "stays within ±1e-4 of zero" in sentence and "stays within ±1e-2 of zero" in sentence
+    assert "stays within ±6e-5 of zero" in sentence and "stays within ±2e-3 of zero" in sentence
     assert "magnitude" not in sentence
+
+
+@pytest.mark.parametrize("largest, said", [(1.1e-4, "2e-4"), (1e-4, "1e-4"), (9.5e-5, "1e-4"), (3e-2, "3e-2")])
+def test_a_signed_mean_is_bounded_by_a_round_number_at_or_above_it(largest, said):
+    from reportgen.analysis.ask_answers import _bound
+
+    assert _bound(largest) == said
 
 
 def test_q1_7_covers_both_pairs():
