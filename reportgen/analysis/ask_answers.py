@@ -215,7 +215,8 @@ def gradient_sign(ctx: AskContext, args: Args) -> str | None:
     """Per run: the band around zero the mean gradient stays in, its sign changes, and the trend of its norm."""
     steps = getattr(ctx.observer_args.get("gradient_trend"), "steps", None)
     parts = [p for o in ctx.runs() if (p := _gradient_part(o, steps))]
-    return f"Over the first {steps or 'probed'} steps, {'; '.join(parts)}." if parts else None
+    probed = max((len((o.result.probes or {}).get("grad_mean", [])[:steps]) for o in ctx.runs()), default=0)
+    return f"Over the first {probed} steps, {'; '.join(parts)}." if parts else None  # as many as were probed
 
 
 def _gradient_part(o: RunOutcome, steps: int | None) -> str | None:
