@@ -106,6 +106,7 @@ def test_q1_6_states_the_signed_mean_in_plain_words_for_both_networks():
     sentence = _answer("q1.6")[0]
     assert "stays within ±6e-5 of zero" in sentence and "stays within ±2e-3 of zero" in sentence
     assert "magnitude" not in sentence
+    assert sentence.startswith("Over the first 100 steps, ")
 
 
 @pytest.mark.parametrize("largest, said", [(1.1e-4, "2e-4"), (1e-4, "1e-4"), (9.5e-5, "1e-4"), (3e-2, "3e-2")])
