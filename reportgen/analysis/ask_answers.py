@@ -209,6 +209,20 @@ def _wider(by_model: dict[str, list[RunOutcome]], usable: dict[str, list[RunOutc
     return ""
 
 
+# ---------------------------------------------------------------- loss curves (lab.t1)
+
+def loss_course(ctx: AskContext, args: Args) -> str | None:
+    """Per run, the mean training loss of its first and last epoch (the seeds' mean curve)."""
+    runs = [o for o in ctx.runs() if o.result.epochs]
+    if not runs:
+        return None
+    name, same = w.name_runs(runs), len({len(o.result.epochs) for o in runs}) == 1
+    span = f"from epoch 1 to {len(runs[0].result.epochs)}" if same else "from the first to the last epoch"
+    parts = [f"{name(o)} {w.fmt_loss(o.result.epochs[0].train_loss)} → {w.fmt_loss(o.result.epochs[-1].train_loss)}"
+             + ("" if same else f" ({w.plural(len(o.result.epochs), 'epoch')})") for o in runs]
+    return f"Mean training loss {span}: {'; '.join(parts)}."
+
+
 # ---------------------------------------------------------------- gradients (Q1.6)
 
 def gradient_sign(ctx: AskContext, args: Args) -> str | None:

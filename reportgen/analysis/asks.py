@@ -80,6 +80,7 @@ add_ask("pair_sizes", a.pair_sizes, observer="param_efficiency", needs=("models"
 add_ask("structure_verdict", a.structure_verdict, observer="capacity", needs=("models",))
 add_ask("ranking", a.ranking, RankingArgs, needs=("models",))
 add_ask("budget", a.budget)
+add_ask("loss_course", a.loss_course)
 add_ask("depth_and_field", structure_answers.depth_and_field, needs=("models",))
 add_ask("image_shape", data_answers.image_shape, DatasetArgs, needs=("data",))
 add_ask("class_counts", data_answers.class_counts, DatasetArgs, needs=("data",))

@@ -129,6 +129,11 @@ def test_lab_t1_names_the_cpu_profiles_budget_and_not_under_full():
     assert _answer("lab.t1", "full")[0].startswith("Budget: the full protocol, all training and all test images")
 
 
+def test_lab_t1_gives_each_network_its_training_loss_over_the_epochs():
+    assert re.fullmatch(r"Mean training loss from epoch 1 to 3: ResNet18 \(random init\) 1\.000 → 0\.333; "
+                        r"AlexNet \(random init\) 1\.000 → 0\.333\.", _answer("lab.t1")[1])
+
+
 def test_lab_act_ranks_every_activation_best_to_worst():
     speed, end = _answer("lab.act")
     for sentence in (speed, end):
