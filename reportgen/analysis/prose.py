@@ -4,6 +4,7 @@ report and model labels shortened after their first mention.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from reportgen.analysis.ask_answers import AskContext, LoadSplit
@@ -47,7 +48,7 @@ def question_prose(spec: Any, question: Any, present: list[RunOutcome], said: se
     left_out = covered(asks)  # observers whose findings an ask's sentence says in full
     findings = [s for o in question.observers if o.kind not in left_out
                 for s in observe(o.kind, present, o.args, margins(question, o))]
-    findings = [s for s in dict.fromkeys(findings) if s not in said and not _said_in(s, reply)]
+    findings = [s for s in dict.fromkeys(_unsaid(f, reply) for f in findings) if s and s not in said]
     said.update(findings)
     # How many seeds stand behind the numbers is said once for the whole report (report.build_context).
     texts = shorten_labels([*reply, *findings], spec, named)
@@ -65,10 +66,12 @@ def merge_notices(sentences: list[str]) -> list[str]:
     return merged
 
 
-def _said_in(finding: str, reply: list[str]) -> bool:
-    """Whether the answer says the finding already, whole or as a clause (an answer may join findings with ';')."""
-    clause = finding.rstrip(".").lower()
-    return any(clause in sentence.lower() for sentence in reply)
+def _unsaid(finding: str, reply: list[str]) -> str:
+    """The finding without the sentences the answer says already, whole or as a clause (an answer may join
+    findings with ';' or lower a sentence's first letter); '' when the answer says all of it."""
+    answer = " ".join(reply).lower()
+    kept = [part for part in re.split(r"(?<=\.)\s+(?=[A-Z])", finding) if part.rstrip(".").lower() not in answer]
+    return " ".join(kept)
 
 
 def ask_context(question: Any, present: list[RunOutcome], load_split: LoadSplit | None = None,

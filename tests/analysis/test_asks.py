@@ -236,3 +236,17 @@ def test_rate_cost_says_plainly_when_neither_rate_reaches_the_target(make_outcom
                 for lr, acc in ((0.1, 80.0), (0.001, 50.0))]
     assert rate_cost(AskContext(fixed + targeted), None) == (
         "Tutorial MLP's best rate after 2 epochs, lr 0.1, never reaches 85.0 %, nor does lr 0.001.")
+
+
+def test_findings_drop_the_sentences_the_answer_already_says():
+    from reportgen.analysis.prose import _unsaid
+
+    finding = "Against MLP: Wider MLP −0.1 points (CI −0.4 to +0.2). All equivalent to the baseline within ±0.5 points."
+    reply = ["Against MLP, all equivalent to the baseline within ±0.5 points; against BN MLP, …."]
+    assert _unsaid(finding, reply) == "Against MLP: Wider MLP −0.1 points (CI −0.4 to +0.2)."
+    assert _unsaid("For BN MLP, lr 1 is best.", ["For MLP, lr 0.1 is best; for BN MLP, lr 1 is best."]) == ""
+    q15 = SPEC.questions["q1.5"]
+    points = [p for p in aggregate_points([_outcome(p) for p in plan_question(SPEC, "q1.5", "cpu", "cpu", 2)])]
+    answer, findings = question_prose(SPEC, q15, points)
+    verdicts = answer[2].split("; ")
+    assert not any(v.split(", ", 1)[1].rstrip(".") in f.lower() for v in verdicts for f in findings), findings
