@@ -65,7 +65,8 @@ def _load_split(name: str, train: bool):
     n = 200 if train else 50
     labels = torch.arange(n) % 10
     labels[:3] = 0  # class 0 gets three more images than class 1 and 2
-    return SimpleNamespace(images=torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8), labels=labels, classes=CLASSES)
+    return SimpleNamespace(images=torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8), labels=labels, classes=CLASSES,
+                           source="synthetic")
 
 
 def _answer(qid: str, profile: str = "cpu", load_split=_load_split) -> list[str]:
@@ -154,6 +155,17 @@ def test_q1_1_reads_shape_range_and_counts_from_the_data():
     assert shape == "One image is a 1 × 28 × 28 (C × H × W) float tensor, values 0 to 1."
     assert counts == ("200 training and 50 test images, from 19 (class 1) to 22 (class 0) and "
                       "from 4 (class 1) to 7 (class 0) per class.")
+
+
+def test_every_answer_of_a_cpu_build_fits_the_first_pdf_page(tmp_path):
+    from weasyprint import HTML
+
+    from reportgen.report import render_report, slug
+
+    outcomes = {qid: [_outcome(p) for p in plan_question(SPEC, qid, "cpu", "cpu", 3)] for qid in SPEC.questions}
+    html, _ = render_report(SPEC, "cpu", outcomes, tmp_path, {}, _load_split, pdf=False)
+    first_page = HTML(filename=str(html), base_url=str(tmp_path)).render().pages[0].anchors
+    assert {f"answer-{slug(qid)}" for qid in SPEC.questions} <= set(first_page), sorted(first_page)
 
 
 # ---------------------------------------------------------------- nothing measured
