@@ -166,8 +166,8 @@ def _parse_asks(raw: Any) -> list[Ask]:
                 raise VocabularyError(f"[{i}].{key}", "missing; an ask is { ask = \"what the prompt asks\", by = \"what answers it\" }"
                                       + (f"; `by` is one of {', '.join(ask_names())}" if key == "by" else ""))
         if item["by"] not in ask_names():
-            raise VocabularyError(f"[{i}].by", unknown_name_message("ask kind (an ask kind, an observer with an answer "
-                                                                    "or a numeric per-run metric)", item["by"], ask_names()))
+            raise VocabularyError(f"[{i}].by", unknown_name_message("ask kind", item["by"], ask_names())[:-1]
+                                  + " (ask kinds, observers with an answer, numeric per-run metrics; see `reportgen vocab`).")
         args = parse_args(ask_kind(item["by"]).args, item.get("args", {}), f"[{i}].args")
         parsed.append(Ask(ask=item["ask"], by=item["by"], args=args, covers=item.get("covers", [])))
     return parsed
