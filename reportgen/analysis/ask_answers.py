@@ -310,6 +310,8 @@ def ranking(ctx: AskContext, args: Args) -> str | None:
     """Every model ranked on `metric`, each against the one above it with the verdict of `observer`'s family."""
     name = getattr(args, "metric", "final_accuracy")
     family = ctx.families.get(getattr(args, "observer", ""))
+    if family is not None and not any(p.metric == name for p in family.pairs):
+        family = None  # its level was set for other comparisons: rank by the numbers alone
     ranked = sorted((o for o in model_observers.by_preset(ctx.points).values() if math.isfinite(_mean(o, name))),
                     key=lambda o: _mean(o, name), reverse=metric(name).better != "lower")
     if len(ranked) < 2:

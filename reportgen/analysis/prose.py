@@ -77,7 +77,9 @@ def _unsaid(finding: str, reply: list[str]) -> str:
 def ask_context(question: Any, present: list[RunOutcome], load_split: LoadSplit | None = None,
                 profile: str = "") -> AskContext:
     """What the question's asks read: its points, its observers' families, arguments and margins."""
-    return AskContext(present, {f.observer: f for f in question_families(question, present)},
+    families = {o.kind: f for o in question.observers
+                if present and (f := family(o.kind, present, o.args, margins(question, o))) is not None}
+    return AskContext(present, families,
                       {o.kind: o.args for o in question.observers},
                       {o.kind: margins(question, o) for o in question.observers}, profile, load_split)
 

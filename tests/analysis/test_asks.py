@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from reportgen.analysis.aggregate import aggregate_points
-from reportgen.analysis.ask_answers import AskContext
+from reportgen.analysis.ask_answers import AskContext, ranking
 from reportgen.analysis.asks import ask_sentence, covered, unanswerable
 from reportgen.analysis.prose import question_prose
 from reportgen.errors import SpecError
@@ -262,3 +262,16 @@ def test_findings_drop_the_sentences_the_answer_already_says():
     answer, findings = question_prose(SPEC, q15, points)
     verdicts = answer[2].split("; ")
     assert not any(v.split(", ", 1)[1].rstrip(".") in f.lower() for v in verdicts for f in findings), findings
+
+
+def test_a_ranking_judges_only_in_a_family_that_compares_its_metric():
+    from reportgen.analysis.asks import RankingArgs
+    from reportgen.analysis.prose import ask_context
+
+    question = SPEC.questions["lab.act"]
+    points = [p for p in aggregate_points([_outcome(p) for p in plan_question(SPEC, "lab.act", "cpu", "cpu", 2)])]
+    ctx = ask_context(question, points)
+    by_accuracy = ranking(ctx, RankingArgs(metric="final_accuracy", observer="activation_effect"))
+    by_size = ranking(ctx, RankingArgs(metric="params", observer="activation_effect"))
+    assert re.search(r"behind \(CI|equivalent within|unresolved with", by_accuracy)
+    assert not re.search(r"CI|equivalent|unresolved", by_size) and by_size.count("Model A") == 3
