@@ -114,16 +114,20 @@ def _open_session(spec_path: Path, profile: Optional[str], device: Device, data_
 
 @app.command("list")
 def list_questions(spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, seeds: SeedsOpt = None) -> None:
-    """List every question with its title and how many runs it needs."""
+    """List every question with its title, how many runs it needs and how many asks its answer covers; flag the
+    asks that nothing the profile trains can answer (they would read "Not measured: …" in the report)."""
     with _user_errors():
         from reportgen.plan import plan_question
 
         session = _open_session(spec, profile, Device.cpu, None, None, Path("build"), needs_torch=False, seeds=seeds)
-        table = Table("id", "part", "title", "runs", title=f"Questions in {spec}")
+        table = Table("id", "part", "title", "runs", "asks", title=f"Questions in {spec}")
         for qid, question in session.spec.questions.items():
             runs = plan_question(session.spec, qid, session.profile, "cpu", session.seeds)
-            table.add_row(qid, question.part, question.title, str(len(runs)))
+            flags = _unmeasured_asks(session, [qid])
+            table.add_row(qid, question.part, question.title, str(len(runs)),
+                          f"{len(question.asks)}" + (f" ({len(flags)} not measured)" if flags else ""))
         console.print(table)
+        _say_unmeasured_asks(session, list(session.spec.questions))
 
 
 @app.command()
@@ -219,13 +223,14 @@ def plan_command(
             console.print(_plan_table(estimate))
             console.print(_question_table(estimate, qids))
         console.print(_plan_summary(estimate, _workers(session, workers)), highlight=False)
+        _say_unmeasured_asks(session, qids)
 
 
 @app.command()
 def vocab(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown source (the README's spec reference).")] = False,
 ) -> None:
-    """List the spec's vocabulary: every view kind, metric, observer, data set and architecture with its arguments."""
+    """List the spec's vocabulary: every view kind, metric, observer, ask kind, data set and architecture with its arguments."""
     from rich.markdown import Markdown
 
     from reportgen.vocab import vocabulary_markdown
@@ -305,6 +310,24 @@ def summary(
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
         errors.print(f"Wrote {output}", highlight=False)  # stderr: stdout may be piped into the job summary
+
+
+def _unmeasured_asks(session: Session, qids: list[str]) -> list[str]:
+    """'q1.3: 'the epoch …' (rate_epochs): no run has a target accuracy' for each ask the plan cannot answer."""
+    from reportgen.analysis.asks import unanswerable
+    from reportgen.plan import plan_question
+
+    lines = []
+    for qid in qids:
+        runs = plan_question(session.spec, qid, session.profile, "cpu", session.seeds)
+        lines += [f"{qid}: {ask.ask!r} ({ask.by}): {why}" for ask in session.spec.questions[qid].asks
+                  if (why := unanswerable(ask, runs))]
+    return lines
+
+
+def _say_unmeasured_asks(session: Session, qids: list[str]) -> None:
+    for line in _unmeasured_asks(session, qids):
+        console.print(f"[yellow]Not measured under profile {session.profile!r}:[/] {line}", highlight=False)
 
 
 def _say_profile(session: Session) -> None:
@@ -511,7 +534,12 @@ def _print_results(session: Session, qid: str, outcomes) -> None:
     for view in _terminal_table_views(question):
         for table in _rich_tables(view, points, console.width):
             console.print(table)
-    answer, findings = question_prose(session.spec, question, [p for p in points if p.result is not None])
+    from functools import partial
+
+    from reportgen.data import load_split
+
+    answer, findings = question_prose(session.spec, question, [p for p in points if p.result is not None],
+                                      load_split=partial(load_split, data_dir=session.data_dir), profile=session.profile)
     if answer:
         console.print(f"[bold]Answer.[/] {' '.join(answer)}", highlight=False)
     for finding in findings:

@@ -200,7 +200,7 @@ def _section(spec: Spec, qid: str, runs: list[RunOutcome], profile: str, build: 
         "missing": [_missing_name(o) for o in runs if o.result is None] if present else [],
         "views": _without_repeated_placeholders([(view, VIEWS.get(view.kind).render(ViewCanvas(build, qid, i), view, points))
                                                  for i, view in views]),
-        **_prose(spec, question, [p for p in points if p.result is not None], said, named),
+        **_prose(spec, question, [p for p in points if p.result is not None], said, named, build.split, profile),
         "checks": [_check_row(c, slug(qid)) for c in _checks(qid, question, runs, profile)],
     }
 
@@ -366,8 +366,9 @@ def _data_missing(dataset: str, err: Exception) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- prose and checks
 
-def _prose(spec: Spec, question: Question, present: list[RunOutcome], said: set[str], named: set[str]) -> dict[str, list[str]]:
-    answer, findings = question_prose(spec, question, present, said, named)
+def _prose(spec: Spec, question: Question, present: list[RunOutcome], said: set[str], named: set[str],
+           load_split: Callable[[str, bool], Any], profile: str) -> dict[str, list[str]]:
+    answer, findings = question_prose(spec, question, present, said, named, load_split, profile)
     return {"answer": answer, "observations": findings, "tests": question_tests_note(question, present)}
 
 

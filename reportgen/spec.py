@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, SerializeAsAny,
                       ValidationError, ValidationInfo, field_validator, model_validator)
 
+from reportgen.analysis.asks import ask_kind, ask_names
 from reportgen.analysis.metrics import comparable_metrics, metric, names_of_kind
 from reportgen.analysis.observations import OBSERVERS
 from reportgen.datasets import DATASETS
@@ -137,6 +138,37 @@ class Observer(_Model):
     margin: Margin | None = None  # over the question's margin for this observer's comparisons
 
 
+class Ask(_Model):
+    ask: str = Field(min_length=1)  # what the prompt asks, in the reader's words ("Not measured: <ask>.")
+    by: str  # what answers it: an ask kind, an observer with an answer, or a numeric per-run metric (analysis/asks.py)
+    args: SerializeAsAny[Args] = NoArgs()  # validated by the ask kind's own arguments model
+    covers: list[str] = []  # observers of the question whose findings this sentence says in full (left out)
+
+
+def _parse_asks(raw: Any) -> list[Ask]:
+    """Each ask's `by` checked against the ask kinds (analysis/asks.py), its `args` through the kind's model."""
+    parsed = []
+    for i, item in enumerate(_table_list(raw, "asks")):
+        if isinstance(item, Ask):
+            parsed.append(item)
+            continue
+        if not isinstance(item, dict):
+            raise VocabularyError(f"[{i}]", f'expected an inline table {{ ask = "...", by = "..." }}, got {item!r:.60}')
+        unknown = sorted(set(item) - {"ask", "by", "args", "covers"})
+        if unknown:
+            raise VocabularyError(f"[{i}].{unknown[0]}", "unknown key; an ask has `ask`, `by`, `args` and `covers`")
+        for key in ("ask", "by"):
+            if not isinstance(item.get(key), str) or not item[key].strip():
+                raise VocabularyError(f"[{i}].{key}", "missing; an ask is { ask = \"what the prompt asks\", by = \"what answers it\" }"
+                                      + (f"; `by` is one of {', '.join(ask_names())}" if key == "by" else ""))
+        if item["by"] not in ask_names():
+            raise VocabularyError(f"[{i}].by", unknown_name_message("ask kind", item["by"], ask_names())[:-1]
+                                  + " (ask kinds, observers with an answer, numeric per-run metrics; see `reportgen vocab`).")
+        args = parse_args(ask_kind(item["by"]).args, item.get("args", {}), f"[{i}].args")
+        parsed.append(Ask(ask=item["ask"], by=item["by"], args=args, covers=item.get("covers", [])))
+    return parsed
+
+
 def _parse_views(raw: Any) -> list[ViewArgs]:
     """Each view through its kind's arguments model (views.VIEWS), key paths kept for errors."""
     parsed = []
@@ -226,9 +258,11 @@ class Question(_Model):
     observers: list[Observer] = []
     references: list[Reference] = []
     margin: Margin | None = None  # for every observer of the question (each may set its own)
+    asks: list[Ask] = []  # what the answer must cover, in the prompt's order: one sentence each
 
     _views = field_validator("views", mode="before")(lambda cls, raw: _parse_views(raw))
     _observers = field_validator("observers", mode="before")(lambda cls, raw, info: _parse_observers(raw, _base_dir_of(info)))
+    _asks = field_validator("asks", mode="before")(lambda cls, raw: _parse_asks(raw))
 
 
 def _base_dir_of(info: ValidationInfo) -> Path:
@@ -320,6 +354,7 @@ def _check_question(spec: Spec, qid: str, question: Question) -> None:
         for name in getattr(observer.args, "presets", lambda: [])():
             if name not in spec.models:
                 raise ValueError(f"{where}.observers[{i}].args: {unknown_name_message('model preset', name, sorted(spec.models))}")
+    _check_asks(where, question)
     if question.protocol is not None and question.protocol not in spec.protocols:
         raise ValueError(f"{where}.protocol: unknown protocol {question.protocol!r}; known: {sorted(spec.protocols)}")
     for other in question.include_runs_of:
@@ -335,6 +370,25 @@ def _check_question(spec: Spec, qid: str, question: Question) -> None:
             for ref in overlay.questions or []:
                 if ref not in spec.questions:
                     raise ValueError(f"profiles.{name}.overlays[{j}].questions: unknown question {ref!r}; known: {sorted(spec.questions)}")
+
+
+def _check_asks(where: str, question: Question) -> None:
+    """An ask that reads an observer's family and arguments needs the question to list that observer."""
+    listed = [o.kind for o in question.observers]
+    for i, ask in enumerate(question.asks):
+        needed = ask_kind(ask.by).observer or getattr(ask.args, "observer", None)
+        key = "args.observer" if getattr(ask.args, "observer", None) else "by"
+        if needed and needed not in listed:
+            raise ValueError(f"{where}.asks[{i}].{key}: {ask.by!r} reads the family and arguments of observer "
+                             f"{needed!r}, which this question does not list; add {{ kind = {needed!r} }} to its "
+                             f"observers (it lists: {', '.join(listed) or 'none'})")
+        for j, kind in enumerate(ask.covers):
+            if kind not in listed:
+                raise ValueError(f"{where}.asks[{i}].covers[{j}]: {unknown_name_message('observer of this question', kind, listed)}")
+        name = getattr(ask.args, "metric", None)
+        if name is not None and name not in names_of_kind("run", numeric=True):
+            raise ValueError(f"{where}.asks[{i}].args.metric: "
+                             f"{unknown_name_message('numeric per-run metric', name, names_of_kind('run', numeric=True))}")
 
 
 def _check_grid(spec: Spec, where: str, grid: dict[str, Any]) -> None:

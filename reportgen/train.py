@@ -98,8 +98,8 @@ def prepare_tensors(request: dict[str, Any], splits: tuple[Any, Any]) -> Tensors
     train_x, train_y = _take(train, request["train_subset"])
     test_x, test_y = _take(test, request["test_subset"])
     size = request["image_size"]
-    return Tensors(_to_float_images(train_x, size, device), train_y.to(device),
-                   _to_float_images(test_x, size, device), test_y.to(device), len(train.classes))
+    return Tensors(to_float_images(train_x, size, device), train_y.to(device),
+                   to_float_images(test_x, size, device), test_y.to(device), len(train.classes))
 
 
 def _take(split: Any, subset: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,7 +107,7 @@ def _take(split: Any, subset: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     return split.images[:n], split.labels[:n]  # the first n, in data-set order
 
 
-def _to_float_images(images: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:
+def to_float_images(images: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:
     x = images.to(device)
     x = (x.unsqueeze(1) if x.dim() == 3 else x).float().div_(255.0)  # (N, C, H, W); one channel comes as (N, H, W)
     if size != x.shape[-1]:

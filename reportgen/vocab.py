@@ -9,7 +9,8 @@ from reportgen.registry import describe_args
 
 
 def vocabulary_markdown() -> str:
-    """Every view kind, metric, observer, data set and architecture with its arguments and help."""
+    """Every view kind, metric, observer, ask kind, data set and architecture with its arguments and help."""
+    from reportgen.analysis.asks import ASKS
     from reportgen.analysis.metrics import METRICS
     from reportgen.analysis.observations import OBSERVERS
     from reportgen.datasets import DATASETS
@@ -22,6 +23,8 @@ def vocabulary_markdown() -> str:
         _metrics(METRICS.entries()),
         _entries("Observers", "a question's `observers = [{ kind = \"...\", args = { ... } }]`", OBSERVERS.entries())
         + MARGIN_NOTE,
+        _entries("Asks", "a question's `asks = [{ ask = \"...\", by = \"...\", args = { ... } }]`", ASKS.entries())
+        + ASKS_NOTE,
         _entries("Data sets", "`dataset = \"...\"` in a protocol or grid, and in data views", DATASETS.entries()),
         _entries("Your own data sets", "a `[datasets.NAME]` table with `kind = \"...\"` and the kind's arguments; "
                  "`dataset = \"NAME\"` then uses it. Input shape and class names are read from the data; the "
@@ -72,6 +75,16 @@ MARGIN_NOTE = (
     "(the *equivalent* verdict), a number for the metric the observer ranks by (its `metric` argument, else "
     "`final_accuracy`) or a table by metric (`margin = { final_accuracy = 1.0, epochs_to_target = 2 }`); an "
     "observer's margin overrides its question's, which overrides the metric's default (the Metrics table).")
+
+
+ASKS_NOTE = (
+    "\n\nAn ask's `by` may also name an observer with an answer function (its part of the answer: `lr_effect`, "
+    "`lr_tradeoff`, `divergence`, `convergence`, …) or a numeric per-run metric (`final_accuracy`, `params`, …: "
+    "its mean for every run, by model). Each ask gives one sentence of the answer, in the spec's order, or "
+    "\"Not measured: <ask>.\" when nothing it needs was measured (`reportgen list` and `plan` flag those before "
+    "training). An ask that reads an observer's family and arguments (the kinds above that name one, or "
+    "`ranking`'s `observer`) needs the question to list that observer. `covers = [\"observer\", …]` leaves out "
+    "the findings of observers whose content the ask's sentence says in full.")
 
 
 def _entries(title: str, where: str, entries: list[Any], skip: tuple[str, ...] = ()) -> str:

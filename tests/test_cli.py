@@ -266,3 +266,31 @@ def test_a_mean_and_its_spread_stay_on_one_line_on_80_columns():
     rows = [line for line in lines if "52.05" in line]
     assert sum(line.count("52.05") for line in rows) == 5
     assert all(line.count("52.05") == line.count("±3.72") for line in rows)  # never a mean without its spread
+
+
+def test_list_flags_asks_nothing_planned_can_answer(tiny_spec, tmp_path):
+    text = tiny_spec.read_text().replace('runs = [{ model = "mlp", lr = 0.1, epochs = 3 }]',
+                                         'runs = [{ model = "mlp", lr = 0.1, epochs = 3 }]\n'
+                                         'asks = [{ ask = "the epoch of 85 %", by = "rate_epochs" }, '
+                                         '{ ask = "the accuracy", by = "final_accuracy" }]')
+    tiny_spec.write_text(text)
+    listed = invoke("list", "--spec", str(tiny_spec), "--profile", "smoke")
+    assert listed.exit_code == 0, listed.output
+    flagged = " ".join(listed.output.split())
+    assert "2 (1 not measured)" in flagged
+    assert "b: 'the epoch of 85 %' (rate_epochs): no run has a target accuracy" in flagged
+    assert "'the accuracy'" not in flagged
+
+
+def test_run_prints_one_answer_sentence_per_ask_as_the_report_does(tiny_spec, tmp_path, data_dir):
+    asks = ('asks = [{ ask = "the accuracy per rate", by = "final_accuracy" }, '
+            '{ ask = "the shape of an image", by = "image_shape", args = { dataset = "fashion-mnist" } }, '
+            '{ ask = "the epoch of 85 %", by = "rate_epochs" }]\nreferences = [')
+    tiny_spec.write_text(tiny_spec.read_text().replace("references = [", asks, 1))
+    result = invoke("run", "a", "--spec", str(tiny_spec), "--profile", "smoke", "--out", str(tmp_path / "out"),
+                    "--data-dir", str(data_dir), "--no-report")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert re.search(r"Answer\. Final test accuracy, at lr 0\.1, 0\.01: Tiny MLP [\d.]+, [\d.]+ %; Tiny BN MLP "
+                     r"[\d.]+, [\d.]+ %\. One image is a 1 × 28 × 28 \(C × H × W\) float tensor, values 0 to 1\. "
+                     r"Not measured: the epoch of 85 %\.", said), said

@@ -116,3 +116,14 @@ def first_finding(observer):
         return observer(points, args)[:1]
     answer.__doc__ = "The observer's first finding."
     return answer
+
+
+def joined(observer):
+    """An answer that is all of the observer's findings as one sentence (for observers that write one per model)."""
+    def answer(points: list[RunOutcome], args: Args) -> list[str]:
+        said = [s.rstrip(".") for s in observer(points, args)]
+        # 'For MLP, …; for BN MLP, …': a leading 'For' continues the sentence; a name keeps its capital
+        said = said[:1] + [f"for {s[4:]}" if s.startswith("For ") else s for s in said[1:]]
+        return [f"{'; '.join(said)}."] if said else []
+    answer.__doc__ = "The observer's findings, in one sentence."
+    return answer

@@ -42,7 +42,7 @@ def add_observer(name: str, write: Writer, args: type[Args] = NoArgs, help: str 
 
 for _name, _write, _args, _answer, _family in (
         ("lr_effect", lr_observers.lr_effect, NoArgs, answers.lr_effect, lr_observers.lr_effect_family),
-        ("lr_tradeoff", lr_observers.lr_tradeoff, NoArgs, answers.first_finding(lr_observers.lr_tradeoff), None),
+        ("lr_tradeoff", lr_observers.lr_tradeoff, NoArgs, answers.joined(lr_observers.lr_tradeoff), None),
         ("divergence", curve_observers.divergence, NoArgs, answers.divergence, None),
         ("overfitting", curve_observers.overfitting, curve_observers.OverfittingArgs, None, None),
         ("convergence", curve_observers.convergence, NoArgs, answers.convergence, curve_observers.convergence_family),

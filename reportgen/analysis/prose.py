@@ -1,11 +1,14 @@
-"""A question's prose: its answer (its observers' answers, at most three sentences), its findings, and the note
-saying which test each of its families used; sentences are said once per report and model labels shortened after
-their first mention.
+"""A question's prose: its answer (one sentence per ask; without asks, its observers' answers, at most three
+sentences), its findings, and the note saying which test each of its families used; sentences are said once per
+report and model labels shortened after their first mention.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from reportgen.analysis.ask_answers import AskContext, LoadSplit
+from reportgen.analysis.asks import NOT_MEASURED, ask_sentence, covered
 from reportgen.analysis.noise import family_note
 from reportgen.analysis.observations import answer, family, observe
 from reportgen.results import RunOutcome
@@ -24,22 +27,61 @@ def question_answer(sentences_per_observer: list[list[str]]) -> list[str]:
 
 
 def question_prose(spec: Any, question: Any, present: list[RunOutcome], said: set[str] | None = None,
-                   named: set[str] | None = None) -> tuple[list[str], list[str]]:
-    """(the answer, at most three sentences; the findings, one claim each), none of them in `said` already.
+                   named: set[str] | None = None, load_split: LoadSplit | None = None,
+                   profile: str = "") -> tuple[list[str], list[str]]:
+    """(the answer; the findings, one claim each), none of them in `said` already.
 
-    `said` collects the findings of earlier sections, so that no sentence appears in two sections; `named`
-    collects the model labels already given in full, so that a later section uses the short names.
+    The answer is one sentence per ask of the question, in order (analysis/asks.py), or without asks its
+    observers' answers, at most three sentences. `said` collects the findings of earlier sections, so that no
+    sentence appears in two sections; `named` collects the model labels already given in full, so that a later
+    section uses the short names; `load_split` reads a data set for the asks about one.
     """
-    if not present or not question.observers:
+    asks = getattr(question, "asks", [])
+    if not asks and (not present or not question.observers):
         return [], []
     said = set() if said is None else said
-    reply = question_answer([answer(o.kind, present, o.args, margins(question, o)) for o in question.observers])
-    findings = [s for o in question.observers for s in observe(o.kind, present, o.args, margins(question, o))]
-    findings = [s for s in dict.fromkeys(findings) if s not in said and s not in reply]
+    if asks:
+        context = ask_context(question, present, load_split, profile)
+        reply = merge_notices(list(dict.fromkeys(ask_sentence(a, context) for a in asks)))
+    else:
+        reply = question_answer([answer(o.kind, present, o.args, margins(question, o)) for o in question.observers])
+    left_out = covered(asks)  # observers whose findings an ask's sentence says in full
+    findings = [s for o in question.observers if o.kind not in left_out
+                for s in observe(o.kind, present, o.args, margins(question, o))]
+    findings = [s for s in dict.fromkeys(_unsaid(f, reply) for f in findings) if s and s not in said]
     said.update(findings)
     # How many seeds stand behind the numbers is said once for the whole report (report.build_context).
     texts = shorten_labels([*reply, *findings], spec, named)
     return texts[:len(reply)], texts[len(reply):]
+
+
+def merge_notices(sentences: list[str]) -> list[str]:
+    """Consecutive 'Not measured: a.' 'Not measured: b.' as one 'Not measured: a; b.' (an untrained question)."""
+    merged: list[str] = []
+    for sentence in sentences:
+        if merged and sentence.startswith(NOT_MEASURED) and merged[-1].startswith(NOT_MEASURED):
+            merged[-1] = f"{merged[-1][:-1]}; {sentence[len(NOT_MEASURED):]}"
+        else:
+            merged.append(sentence)
+    return merged
+
+
+def _unsaid(finding: str, reply: list[str]) -> str:
+    """The finding without the sentences the answer says already, whole or as a clause (an answer may join
+    findings with ';' or lower a sentence's first letter); '' when the answer says all of it."""
+    answer = " ".join(reply).lower()
+    kept = [part for part in re.split(r"(?<=\.)\s+(?=[A-Z])", finding) if part.rstrip(".").lower() not in answer]
+    return " ".join(kept)
+
+
+def ask_context(question: Any, present: list[RunOutcome], load_split: LoadSplit | None = None,
+                profile: str = "") -> AskContext:
+    """What the question's asks read: its points, its observers' families, arguments and margins."""
+    families = {o.kind: f for o in question.observers
+                if present and (f := family(o.kind, present, o.args, margins(question, o))) is not None}
+    return AskContext(present, families,
+                      {o.kind: o.args for o in question.observers},
+                      {o.kind: margins(question, o) for o in question.observers}, profile, load_split)
 
 
 def shorten_labels(texts: list[str], spec: Any, seen: set[str] | None = None) -> list[str]:
