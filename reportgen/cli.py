@@ -93,9 +93,9 @@ def _user_errors() -> Iterator[None]:
 
 def _open_session(spec_path: Path, profile: Optional[str], device: Device, data_dir: Optional[Path],
                   cache_dir: Optional[Path], out: Path, needs_torch: bool = True, seeds: Optional[int] = None) -> Session:
-    from reportgen.spec import load_spec
+    from reportgen.plan import load_checked_spec
 
-    spec = load_spec(spec_path)
+    spec = load_checked_spec(spec_path)
     resolved_device, resolved_profile = "cpu", profile or "cpu"
     if needs_torch:
         from reportgen.train import resolve_device

@@ -10,13 +10,15 @@ import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable
 
+from reportgen.analysis.naming import varying_fields
 from reportgen.cache import LOCATIONS, cache_key
-from reportgen.errors import SpecError
+from reportgen.errors import DataError, SpecError
 from reportgen.results import Budget, PlannedRun
 from reportgen.sources import describe
-from reportgen.spec import GRID_FIELDS, UNEXPANDED_FIELDS, Overlay, RunParams, Seeds, Spec
+from reportgen.spec import GRID_FIELDS, UNEXPANDED_FIELDS, Overlay, RunParams, Seeds, Spec, load_spec
 
 ENGINE_VERSION = "5"  # bump when a change to the engine changes its numbers (5: MLPs train in lockstep.py)
 # Runs that differ only in these train as one lockstep group (lockstep.py), up to MAX_GROUP runs at a time.
@@ -249,3 +251,26 @@ def check_models(spec: Spec, runs: Iterable[PlannedRun]) -> None:
             channels, size, _ = inputs.shape
             raise SpecError(f"{err} (question {run.question!r}, data set {run.request['dataset']!r}: {channels} × "
                             f"{size} × {size} inputs, {inputs.classes} classes)") from None
+
+
+def load_checked_spec(path: Path) -> Spec:
+    """spec.load_spec, then the checks that need each question's runs planned; every failure names the file."""
+    spec = load_spec(path)
+    try:
+        check_facets(spec)
+    except (SpecError, DataError) as err:  # DataError: a data set the spec refers to, read to plan its runs
+        raise type(err)(f"{path}: {err}") from None
+    return spec
+
+
+def check_facets(spec: Spec) -> None:
+    """A facet the author wrote must split the question's runs (under any profile), else it draws one panel."""
+    for qid, question in spec.questions.items():
+        for i, view in enumerate(question.views):
+            facet = getattr(view, "facet", None)
+            if facet in (None, "none") or "facet" not in view.model_fields_set:
+                continue
+            varying = varying_fields(r for profile in spec.profiles for r in plan_question(spec, qid, profile, "cpu"))
+            if facet not in varying:
+                raise SpecError(f'questions."{qid}".views[{i}].facet: {facet!r} does not vary among this question\'s '
+                                f"runs, so it would draw a single panel; use one of: {', '.join(varying + ['none'])}")

@@ -19,7 +19,7 @@ from reportgen.analysis.asks import ask_kind, ask_names
 from reportgen.analysis.metrics import comparable_metrics, metric, names_of_kind
 from reportgen.analysis.observations import OBSERVERS
 from reportgen.datasets import DATASETS
-from reportgen.errors import DataError, SpecError
+from reportgen.errors import SpecError
 from reportgen.registry import Args, NoArgs, VocabularyError, parse_args, unknown_name_message
 from reportgen.sources import SOURCES
 from reportgen.views import VIEWS, ViewArgs
@@ -442,19 +442,17 @@ def _check_no_cycles(spec: Spec) -> None:
 # ---------------------------------------------------------------- loading
 
 def load_spec(path: Path) -> Spec:
-    """Read and validate a spec file, every name and argument included; every failure is a SpecError."""
+    """Read and validate a spec file, every name and argument included; every failure is a SpecError. The checks
+    that need a question's runs planned (a facet must vary among them) are plan.load_checked_spec's."""
     path = Path(path)
     try:
         spec = _validated(path, _read_toml(path))
         spec._base_dir = path.resolve().parent
         _check_models_build(spec)
-        _check_facets(spec)
         return spec
     except SpecError as err:
         message = str(err)
         raise SpecError(message if message.startswith(str(path)) else f"{path}: {message}") from None
-    except DataError as err:  # a data set the spec refers to (a facet check plans its runs)
-        raise DataError(f"{path}: {err}") from None
     except Exception as err:  # noqa: BLE001 - whatever a hostile file makes the parser do, the user gets one paragraph
         raise SpecError(f"{path}: could not be read as a spec ({type(err).__name__}: {err}). "
                         "Check the file against `reportgen vocab` and the README's spec reference.") from None
@@ -488,22 +486,6 @@ def _check_models_build(spec: Spec) -> None:
         except Exception as err:  # a builder given a wrong value can raise anything
             raise SpecError(f'models."{name}".args: {preset.arch!r} cannot be built from {dict(preset.args)!r} '
                             f"({type(err).__name__}: {err})") from None
-
-
-def _check_facets(spec: Spec) -> None:
-    """A facet the author wrote must split the question's runs (under any profile), else it draws one panel."""
-    from reportgen.analysis.naming import varying_fields
-    from reportgen.plan import plan_question
-
-    for qid, question in spec.questions.items():
-        for i, view in enumerate(question.views):
-            facet = getattr(view, "facet", None)
-            if facet in (None, "none") or "facet" not in view.model_fields_set:
-                continue
-            varying = varying_fields(r for profile in spec.profiles for r in plan_question(spec, qid, profile, "cpu"))
-            if facet not in varying:
-                raise SpecError(f'questions."{qid}".views[{i}].facet: {facet!r} does not vary among this question\'s '
-                                f"runs, so it would draw a single panel; use one of: {', '.join(varying + ['none'])}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from reportgen.analysis.metrics import METRICS, Metric
 from reportgen.analysis.observations import OBSERVERS, add_observer
 from reportgen.cli import app
 from reportgen.errors import SpecError
-from reportgen.plan import plan_question
+from reportgen.plan import load_checked_spec, plan_question
 from reportgen.registry import Args
 from reportgen.report import render_report
 from reportgen.results import RunOutcome
@@ -127,7 +127,7 @@ def test_each_trap_is_refused_at_load_with_its_key_path(name, tmp_path):
     path = tmp_path / "spec.toml"
     path.write_text(TINY_SPEC.replace(old, new, 1))
     with pytest.raises(SpecError) as caught:
-        load_spec(path)
+        load_checked_spec(path)  # load_spec, and the facet check that plans the question's runs
     assert re.search(expected, str(caught.value)), str(caught.value)
     assert str(path) in str(caught.value)
 
