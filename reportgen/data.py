@@ -189,3 +189,12 @@ def _verify_sha256(path: Path, data: bytes, name: str, file_name: str) -> None:
     raise DataError(
         f"{path} does not hold {name}'s {file_name}: the sha256 of its uncompressed content is "
         f"{digest!r}, expected {expected!r}. {advice}")
+
+
+def to_float_images(images: torch.Tensor, size: int, device: torch.device | str) -> torch.Tensor:
+    """Images as training sees them: float (N, C, size, size) in [0, 1] (ToTensor's scaling), resized if asked."""
+    x = images.to(device)
+    x = (x.unsqueeze(1) if x.dim() == 3 else x).float().div_(255.0)  # (N, C, H, W); one channel comes as (N, H, W)
+    if size != x.shape[-1]:
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x.contiguous()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
+from reportgen.analysis.reproduction import matches
 from reportgen.cache import CorruptEntry, Entry, RunCache
 from reportgen.plan import RunJob, group_jobs, longest_first, plan_jobs, plan_question
 from reportgen.results import PROBE_STEPS, Budget, EpochMetrics, PlannedRun, decide
@@ -304,8 +305,6 @@ def reference_epochs(spec: Any, profile: str, device: str, seeds: int | None) ->
     """Per (cache key, stop-rule budget), the epochs to target a reference of the budget's question gives
     for that run point (matched by its `select`, as the reproduction check matches it). A reference of
     "not reached" gives none: the run then stops at a plateau, at chance or at the cap, which it does not say."""
-    from reportgen.analysis.reproduction import matches
-
     found: ReferenceEpochs = {}
     for qid, question in spec.questions.items():
         targets = [r for r in question.references if r.metric == TARGET_METRIC and not isinstance(r.value, str)]

@@ -17,6 +17,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import Field
 
+from reportgen.cache import write_atomic
 from reportgen.errors import DataError, SpecError
 from reportgen.registry import Args, Registry
 
@@ -375,8 +376,6 @@ def data_changes(cache_root: Path, used: dict[str, dict[str, Any]]) -> list[str]
 
 def record_data(cache_root: Path, used: dict[str, dict[str, Any]]) -> None:
     """Record each data set's digest as the one its cached runs use (on first use, and after a change)."""
-    from reportgen.cache import write_atomic
-
     record = _read_record(cache_root)
     if not cache_root.is_dir() or all(record.get(name, {}).get("sha256") == now["sha256"] for name, now in used.items()):
         return  # no cache yet (nothing trained), or nothing new to record

@@ -18,8 +18,10 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from reportgen.analysis.asks import ask_kind, ask_names
 from reportgen.analysis.metrics import comparable_metrics, metric, names_of_kind
 from reportgen.analysis.observations import OBSERVERS
+from reportgen.analysis.user_code import MetricReference, register_metric, register_observer
 from reportgen.datasets import DATASETS
 from reportgen.errors import SpecError
+from reportgen.references import is_reference
 from reportgen.registry import Args, NoArgs, VocabularyError, parse_args, unknown_name_message
 from reportgen.sources import SOURCES
 from reportgen.views import VIEWS, ViewArgs
@@ -181,9 +183,6 @@ def _parse_views(raw: Any) -> list[ViewArgs]:
 def _parse_observers(raw: Any, base_dir: Path) -> list[Observer]:
     """Each observer's `args` through its own arguments model (analysis.observations.OBSERVERS); a `kind`
     that is a reference ('observers.py:fn') is the spec's own observer, registered first."""
-    from reportgen.analysis.user_code import register_observer
-    from reportgen.references import is_reference
-
     parsed = []
     for i, item in enumerate(_table_list(raw, "observers")):
         if isinstance(item, Observer):
@@ -272,8 +271,6 @@ def _base_dir_of(info: ValidationInfo) -> Path:
 
 def _register_metrics(raw: Any, info: ValidationInfo) -> dict[str, Any]:
     """Each `[metrics.NAME]` table, checked and registered in METRICS before the questions that name it."""
-    from reportgen.analysis.user_code import MetricReference, register_metric
-
     if not isinstance(raw, dict):
         raise ValueError(f"expected a table of metrics ([metrics.NAME] value = ...), got {raw!r:.60}")
     parsed = {}

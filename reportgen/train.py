@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reportgen.data import to_float_images
+from reportgen.errors import SpecError
 from reportgen.lockstep import Group, Member, epoch_order, epoch_seed
 from reportgen.models import count_parameters, model_for_request
 from reportgen.plan import lockstep_reason
@@ -67,8 +69,6 @@ def resolve_device(choice: str) -> str:
     if choice == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if choice == "cuda" and not torch.cuda.is_available():
-        from reportgen.errors import SpecError
-
         raise SpecError("--device cuda: no CUDA device is available here; use --device auto or cpu.")
     return choice
 
@@ -105,14 +105,6 @@ def prepare_tensors(request: dict[str, Any], splits: tuple[Any, Any]) -> Tensors
 def _take(split: Any, subset: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     n = len(split.labels) if subset is None else min(subset, len(split.labels))
     return split.images[:n], split.labels[:n]  # the first n, in data-set order
-
-
-def to_float_images(images: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:
-    x = images.to(device)
-    x = (x.unsqueeze(1) if x.dim() == 3 else x).float().div_(255.0)  # (N, C, H, W); one channel comes as (N, H, W)
-    if size != x.shape[-1]:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    return x.contiguous()
 
 
 def new_state(request: dict[str, Any]) -> TrainState:

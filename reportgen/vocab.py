@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from reportgen.analysis.asks import ASKS
+from reportgen.analysis.metrics import METRICS
+from reportgen.analysis.observations import OBSERVERS
+from reportgen.analysis.user_code import MetricReference
+from reportgen.datasets import DATASETS
 from reportgen.registry import describe_args
+from reportgen.sources import SOURCES
+from reportgen.views import VIEWS
 
 
 def vocabulary_markdown() -> str:
     """Every view kind, metric, observer, ask kind, data set and architecture with its arguments and help."""
-    from reportgen.analysis.asks import ASKS
-    from reportgen.analysis.metrics import METRICS
-    from reportgen.analysis.observations import OBSERVERS
-    from reportgen.datasets import DATASETS
-    from reportgen.models import ARCHITECTURES, plugin_architectures
-    from reportgen.sources import SOURCES
-    from reportgen.views import VIEWS
+    from reportgen.models import ARCHITECTURES, plugin_architectures  # torch: only when the vocabulary is asked for
 
     sections = [
         _entries("View kinds", "a question's `views = [{ kind = \"...\", ... }]`", VIEWS.entries(), skip=("caption",)),
@@ -56,8 +57,6 @@ grid's `seeds`, else its protocol's, else the profile's `seeds`, else the spec's
 
 
 def _own_analysis() -> str:
-    from reportgen.analysis.user_code import MetricReference
-
     lines = ["#### Your own metrics and observers", "",
              "A `[metrics.NAME]` table adds a per-run metric (a table column, a bar, a checkable reference metric):", ""]
     for arg in describe_args(MetricReference):

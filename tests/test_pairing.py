@@ -28,12 +28,6 @@ args = { hidden = [32] }
 arch = "mlp"
 label = "Wide MLP"
 args = { hidden = [64] }
-[profiles.full]
-description = "all"
-[profiles.cpu]
-description = "all"
-[profiles.smoke]
-description = "all"
 [questions.a]
 part = "P"
 title = "Rates"

@@ -28,12 +28,6 @@ arch = "mlp"
 label = "Copy {name[1]}"
 args = {{ hidden = [32] }}
 """ for name in COPIES) + """
-[profiles.full]
-description = "all"
-[profiles.cpu]
-description = "all"
-[profiles.smoke]
-description = "all"
 
 [questions.copies]
 part = "P"

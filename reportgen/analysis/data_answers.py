@@ -13,12 +13,11 @@ def image_shape(ctx: AskContext, args: Args) -> str | None:
     splits = _splits(ctx, args)
     if splits is None:
         return None
-    from reportgen.train import to_float_images  # torch: only when the data set is read anyway
+    from reportgen.data import to_float_images  # torch: only when the data set is read anyway
 
     train = splits[0]
-    one = to_float_images(train.images[:1], train.images.shape[-1], "cpu")[0]  # as training sees it: (C, H, W)
-    sample = to_float_images(train.images[:1000], train.images.shape[-1], "cpu")
-    return (f"One image is a {' × '.join(map(str, one.shape))} (C × H × W) float tensor, values "
+    sample = to_float_images(train.images[:1000], train.images.shape[-1], "cpu")  # as training sees them: (N, C, H, W)
+    return (f"One image is a {' × '.join(map(str, sample.shape[1:]))} (C × H × W) float tensor, values "
             f"{float(sample.min()):g} to {float(sample.max()):g}.")
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from reportgen.analysis.metrics import METRICS, Metric
 from reportgen.analysis.observations import OBSERVERS, ObserverKind
+from reportgen.errors import ReportgenError, SpecError
 from reportgen.references import resolve
 from reportgen.registry import Args, NoArgs, VocabularyError, first_line, parse_args
 
@@ -72,8 +73,6 @@ def _guarded(name: str, value: Callable[[Any], Any]) -> Callable[[Any], Any]:
         try:
             return value(result)
         except Exception as err:  # noqa: BLE001 - the user's function: say which one failed, not a traceback
-            from reportgen.errors import ReportgenError
-
             raise ReportgenError(f"metrics.{name}: the function raised {type(err).__name__}: {err}; fix it") from None
     return compute
 
@@ -82,8 +81,6 @@ def _findings(reference: str, function: Callable[..., Any]) -> Callable[[list, B
     def write(outcomes: list, args: BaseModel) -> list[str]:
         found = _bound(function, args)([o for o in outcomes if o.result is not None])  # the measured runs
         if not isinstance(found, list) or not all(isinstance(s, str) for s in found):
-            from reportgen.errors import SpecError
-
             raise SpecError(f"observer {reference!r} returned {type(found).__name__}; an observer returns a list of sentences")
         return found
     return write
