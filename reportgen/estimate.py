@@ -23,6 +23,7 @@ from reportgen.analysis.reproduction import matches
 from reportgen.cache import CorruptEntry, Entry, RunCache
 from reportgen.plan import RunJob, group_jobs, longest_first, plan_jobs, plan_question
 from reportgen.results import PROBE_STEPS, Budget, EpochMetrics, PlannedRun, decide
+from reportgen.sources import splits_for
 
 # Both data sets have the same splits; a request's None subset means the whole split.
 SPLIT_SIZES = {"fashion-mnist": (60_000, 10_000), "mnist": (60_000, 10_000)}
@@ -198,7 +199,6 @@ def probe_speed(request: dict[str, Any], data_dir: Path | None = None) -> Speed:
 def _probe(request: dict[str, Any], data_dir: Path | None) -> Speed:
     from reportgen import train
     from reportgen.lockstep import Member
-    from reportgen.sources import splits_for
 
     n_train, n_test = epoch_samples(request)
     batch, test_batch = request["batch_size"], request["test_batch_size"]

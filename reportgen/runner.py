@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 from reportgen.cache import CorruptEntry, Entry, RunCache
 from reportgen.plan import RunJob, group_jobs, longest_first, plan_question
 from reportgen.results import Budget, EpochMetrics, RunOutcome, RunResult, decide
+from reportgen.sources import splits_for
 from reportgen.spec import Spec
 
 
@@ -109,7 +110,7 @@ def _train_until_decided(cache: RunCache, pending: list[tuple[RunJob, Entry | No
             active.append(_Training(job, entry, Member(job.request, state)))
             on_event(Event("start", job.key, message=f"from epoch {state.epochs_done + 1}" + _group_note(len(pending)),
                            target_epochs=_target(job)))
-        data = train.prepare_tensors(pending[0][0].request, _load_splits(pending[0][0].request, data_dir))
+        data = train.prepare_tensors(pending[0][0].request, splits_for(pending[0][0].request, data_dir))
         trainer = train.trainer_for([t.member for t in active])
         noticed: set[str] = set()
         while active:
@@ -165,12 +166,6 @@ def _resume_or_start(cache: RunCache, job: RunJob, entry: Entry | None, on_event
 def _checkpoint(state: Any) -> dict[str, Any]:
     return {"model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
             "epochs_done": state.epochs_done, "steps_done": state.steps_done}
-
-
-def _load_splits(request: dict[str, Any], data_dir: Path | None):
-    from reportgen.sources import splits_for
-
-    return splits_for(request, data_dir)
 
 
 def results_for(entry: Entry, budgets: Iterable[Budget]) -> dict[Budget, RunResult]:
