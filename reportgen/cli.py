@@ -60,6 +60,13 @@ SeedsOpt = Annotated[Optional[int], typer.Option("--seeds", min=1, max=50,
                                                   help="Seeds per run point, overriding the spec and profile (default: the profile's).")]
 TERMINAL_COLUMNS = ["model", "lr", "epochs_trained", "final_accuracy", "best_accuracy", "epochs_to_target", "stop_reason"]
 NoTrainOpt = Annotated[bool, typer.Option("--no-train", help="Render only what is cached; mark the rest as missing.")]
+ResolveOpt = Annotated[bool, typer.Option(
+    "--resolve", help="After the planned seeds, add seeds in stages to both settings of every answer claim that is "
+                      "still unresolved, until each is ahead or equivalent or its settings reach the cap (the "
+                      "profile's max_seeds, or --max-seeds). Every look's intervals are corrected for all looks; "
+                      "see README 'Statistics'.")]
+MaxSeedsOpt = Annotated[Optional[int], typer.Option("--max-seeds", min=2, max=50,
+                                                     help="With --resolve: the cap on seeds per setting (default: the profile's max_seeds).")]
 SelfContainedOpt = Annotated[bool, typer.Option("--self-contained", help="Embed figures and CSV tables in the HTML "
                                                 "(data URIs): one file that works offline, e.g. as a CI artifact.")]
 
@@ -75,7 +82,7 @@ class Session:
     data_dir: Optional[Path]
     cache_dir: Path
     out: Path
-    seeds: Optional[int] = None  # --seeds: overrides every seed count of the spec
+    seeds: object = None  # --seeds (overrides every seed count of the spec), or the plan.SeedPlan --resolve grew
 
 
 @contextmanager
@@ -136,7 +143,8 @@ def run(
     spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
     data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"),
     executor: ExecutorOpt = ExecutorName.local, ray_address: RayAddressOpt = "auto", seeds: SeedsOpt = None,
-    workers: WorkersOpt = None, self_contained: SelfContainedOpt = False,
+    workers: WorkersOpt = None, self_contained: SelfContainedOpt = False, resolve: ResolveOpt = False,
+    max_seeds: MaxSeedsOpt = None,
     report: Annotated[bool, typer.Option(help="Also write OUT/<id>.html and .pdf for each question.")] = True,
 ) -> None:
     """Train what the questions need (resuming from the cache), print their results, write their sections."""
@@ -146,12 +154,11 @@ def run(
         session = _open_session(spec, profile, device, data_dir, cache_dir, out, seeds=seeds)
         qids = check_question_ids(session.spec, ids)
         _say_profile(session)
-        trained = _train_missing(session, qids, executor, ray_address, workers)
-        outcomes = _collect(session, qids)
-        for qid in qids:
-            _print_results(session, qid, outcomes[qid])
-            if report:
-                _render(session, {qid: outcomes[qid]}, name=qid, trained=trained, self_contained=self_contained)
+        with _training(session, qids, executor, ray_address, workers, resolve, max_seeds) as (outcomes, trained):
+            for qid in qids:
+                _print_results(session, qid, outcomes[qid])
+                if report:
+                    _render(session, {qid: outcomes[qid]}, name=qid, trained=trained, self_contained=self_contained)
 
 
 @app.command()
@@ -160,6 +167,7 @@ def build(
     data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"),
     executor: ExecutorOpt = ExecutorName.local, ray_address: RayAddressOpt = "auto", no_train: NoTrainOpt = False,
     seeds: SeedsOpt = None, workers: WorkersOpt = None, self_contained: SelfContainedOpt = False,
+    resolve: ResolveOpt = False, max_seeds: MaxSeedsOpt = None,
     pdf: Annotated[bool, typer.Option(help="Also write the PDF (WeasyPrint).")] = True,
 ) -> None:
     """Train whatever is missing, then write OUT/report.html and OUT/report.pdf."""
@@ -167,10 +175,10 @@ def build(
         session = _open_session(spec, profile, device, data_dir, cache_dir, out, seeds=seeds)
         qids = list(session.spec.questions)
         _say_profile(session)
-        trained = {} if no_train else _train_missing(session, qids, executor, ray_address, workers)
-        outcomes = _collect(session, qids)
-        missing = sum(1 for runs in outcomes.values() for o in runs if o.result is None)
-        html, pdf_path = _render(session, outcomes, name="report", pdf=pdf, trained=trained, self_contained=self_contained)
+        with _training(session, qids, executor, ray_address, workers, resolve, max_seeds, no_train) as (outcomes, trained):
+            missing = sum(1 for runs in outcomes.values() for o in runs if o.result is None)
+            html, pdf_path = _render(session, outcomes, name="report", pdf=pdf, trained=trained,
+                                     self_contained=self_contained)
         console.print(f"Wrote {html}" + (f" and {pdf_path}" if pdf_path else "")
                       + (f" ({missing} runs missing, shown as placeholders)" if missing else ""))
 
@@ -203,14 +211,16 @@ def plan_command(
     ids: Annotated[Optional[list[str]], typer.Argument(help="Question ids (default: every question of the spec).")] = None,
     spec: SpecOpt = Path("experiments.toml"), profile: ProfileOpt = None, device: DeviceOpt = Device.auto,
     data_dir: DataOpt = None, cache_dir: CacheOpt = None, out: OutOpt = Path("build"), seeds: SeedsOpt = None,
-    workers: WorkersOpt = None,
+    workers: WorkersOpt = None, resolve: ResolveOpt = False, max_seeds: MaxSeedsOpt = None,
 ) -> None:
     """Show what a build would train, without training: each run's state, its epochs and estimated time,
     per question and in total. new: nothing cached; extend: the cached epochs serve some question, another
     needs more; resume: they serve none (an interrupted run, or one trained for a budget since removed:
     the cache cannot tell these apart). Speeds come from cached runs of the same model, else from timing
     a few training steps. A stop rule's epochs: '~' taken from cached runs of the same model with another
-    seed or lr, '≈' from the spec's reference epochs to target, '≤' its epoch cap (an upper bound)."""
+    seed or lr, '≈' from the spec's reference epochs to target, '≤' its epoch cap (an upper bound).
+    With --resolve: what the added seeds can cost at most, and, once the planned seeds are cached, what the
+    next stage adds for the answer claims unresolved now."""
     with _user_errors():
         from reportgen.plan import check_question_ids
 
@@ -224,6 +234,8 @@ def plan_command(
             console.print(_question_table(estimate, qids))
         console.print(_plan_summary(estimate, _workers(session, workers)), highlight=False)
         _say_unmeasured_asks(session, qids)
+        if resolve:
+            _say_resolve_cost(session, qids, estimate, _workers(session, workers), max_seeds)
 
 
 @app.command()
@@ -382,6 +394,111 @@ def _train_missing(session: Session, qids: list[str], executor: ExecutorName, ra
                   highlight=False)
     return {"estimated_training_seconds": wall, "trained_seconds": actual, "workers": side_by_side,
             "runs_trained": len(missing)}
+
+
+@contextmanager
+def _training(session: Session, qids: list[str], executor: ExecutorName, ray_address: str, workers: Optional[int],
+              resolve: bool, max_seeds: Optional[int], no_train: bool = False) -> Iterator[tuple[dict, dict]]:
+    """Train what the questions lack (with --resolve, stage by stage until the answers resolve) and yield
+    (outcomes, what was trained); the block renders under the same looks the verdicts were read with."""
+    from reportgen.analysis.families import looks_in_force
+
+    if not resolve:
+        trained = {} if no_train else _train_missing(session, qids, executor, ray_address, workers)
+        yield _collect(session, qids), trained
+        return
+    resolution, outcomes, trained = _resolve(session, qids, executor, ray_address, workers, max_seeds, no_train)
+    with looks_in_force(resolution.design.looks):
+        yield outcomes, trained | {"resolve": resolution.to_dict() | {"stages": trained.pop("stages")}}
+
+
+def _resolve(session: Session, qids: list[str], executor: ExecutorName, ray_address: str, workers: Optional[int],
+             max_seeds: Optional[int], no_train: bool):
+    """The sequential build (reportgen/resolve.py): look, add seeds to the open claims' settings, look again."""
+    from reportgen.analysis.families import looks_in_force
+    from reportgen.plan import SeedPlan
+    from reportgen.analysis.wording import plural
+    from reportgen.resolve import design_for, open_claims, planned_seeds, resolve
+    from reportgen.sources import split_loader
+
+    start = SeedPlan.of(session.seeds)
+    session.seeds = start
+    design = design_for(session.spec, session.profile, planned_seeds(_collect(session, qids)), max_seeds)
+    console.print(f"--resolve: {design.describe()}; each interval corrected for every comparison and look.",
+                  highlight=False)
+    stages: list[dict] = []
+    loader = split_loader(session.spec.datasets, session.spec.base_dir, session.data_dir)
+
+    def measure(plan):
+        session.seeds = plan
+        stage = {} if no_train else _train_missing(session, qids, executor, ray_address, workers)
+        stages.append({"look": len(stages) + 1, "runs_trained": stage.get("runs_trained", 0),
+                       "estimated_seconds": stage.get("estimated_training_seconds", 0.0),
+                       "trained_seconds": stage.get("trained_seconds", 0.0)})
+        return _collect(session, qids)
+
+    def judge(outcomes):
+        claims = open_claims(session.spec, {q: outcomes[q] for q in qids}, loader, session.profile)
+        console.print(f"Look {len(stages)}: {plural(len(claims), 'answer claim')} unresolved"
+                      + (": " + "; ".join(c.text for c in claims) if claims else "."), highlight=False)
+        return claims
+
+    with looks_in_force(design.looks):
+        resolution, outcomes = resolve(design, start, measure, judge)
+    console.print(f"--resolve stopped after {len(resolution.looks)} looks: {resolution.stopped_because}.",
+                  highlight=False)
+    trained = {"stages": stages}
+    if any(s["runs_trained"] for s in stages):
+        trained |= {"estimated_training_seconds": sum(s["estimated_seconds"] for s in stages),
+                    "trained_seconds": sum(s["trained_seconds"] for s in stages),
+                    "runs_trained": sum(s["runs_trained"] for s in stages)}
+    return resolution, outcomes, trained
+
+
+def _say_resolve_cost(session: Session, qids: list[str], base, workers: int, max_seeds: Optional[int]) -> None:
+    """plan --resolve: the worst case (every compared setting at the cap) and, when the planned seeds are all
+    cached, the next stage for the claims unresolved now; both as training beyond the plain plan."""
+    from reportgen.analysis.families import looks_in_force
+    from reportgen.plan import SeedPlan
+    from reportgen.analysis.wording import plural
+    from reportgen.resolve import design_for, open_claims, planned_seeds, seeds_per_setting, worst_case_plan
+    from reportgen.sources import split_loader
+
+    start = SeedPlan.of(session.seeds)
+    outcomes = _collect(session, qids)
+    design = design_for(session.spec, session.profile, planned_seeds(outcomes), max_seeds)
+    console.print(f"--resolve: {design.describe()}.", highlight=False)
+    worst = _extra_training(session, qids, base, worst_case_plan(session.spec, outcomes, design, start), workers)
+    console.print(f"At most {worst}, if every setting an answer compares goes to {design.cap} seeds.", highlight=False)
+    if any(o.result is None for runs in outcomes.values() for o in runs):
+        console.print("What the first stage adds depends on the planned seeds' numbers: train them first.")
+        return
+    loader = split_loader(session.spec.datasets, session.spec.base_dir, session.data_dir)
+    with looks_in_force(design.looks):
+        claims = open_claims(session.spec, outcomes, loader, session.profile)
+    grow = sorted({key for c in claims for key in c.settings})
+    nxt = start.adding(grow, design.step, design.cap, seeds_per_setting(outcomes))
+    console.print(f"Now {plural(len(claims), 'answer claim')} unresolved"
+                  + (f"; the next stage adds {_extra_training(session, qids, base, nxt, workers)}." if claims else "."),
+                  highlight=False)
+    for claim in claims:
+        console.print(f"  {claim.text}", highlight=False)
+
+
+def _extra_training(session: Session, qids: list[str], base, seed_plan, workers: int) -> str:
+    """'12 runs, 8 min 10 s of training (4 min 05 s wall time with 2 runs side by side)' beyond `base`."""
+    from reportgen.estimate import format_seconds, wall_seconds
+
+    before, session.seeds = session.seeds, seed_plan
+    try:
+        grown = _estimate(session, qids)
+    finally:
+        session.seeds = before
+    runs = len(grown.to_train) - len(base.to_train)
+    seconds = grown.total_seconds - base.total_seconds
+    wall = wall_seconds(grown, workers) - wall_seconds(base, workers)
+    return (f"{runs} more runs, {format_seconds(seconds, grown.total_marker)} more training "
+            f"({_wall_text(grown, wall, workers)})")
 
 
 def _workers(session: Session, workers: Optional[int]) -> int:

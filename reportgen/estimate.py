@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 
 from reportgen.analysis.reproduction import matches
 from reportgen.cache import CorruptEntry, Entry, RunCache
-from reportgen.plan import RunJob, group_jobs, longest_first, plan_jobs, plan_question
+from reportgen.plan import RunJob, SeedPlan, group_jobs, longest_first, plan_jobs, plan_question
 from reportgen.results import PROBE_STEPS, Budget, EpochMetrics, PlannedRun, decide
 from reportgen.sources import splits_for
 
@@ -301,7 +301,7 @@ def model_identity(request: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in request.items() if k not in ("lr", "seed")}, sort_keys=True)
 
 
-def reference_epochs(spec: Any, profile: str, device: str, seeds: int | None) -> ReferenceEpochs:
+def reference_epochs(spec: Any, profile: str, device: str, seeds: int | SeedPlan | None) -> ReferenceEpochs:
     """Per (cache key, stop-rule budget), the epochs to target a reference of the budget's question gives
     for that run point (matched by its `select`, as the reproduction check matches it). A reference of
     "not reached" gives none: the run then stops at a plateau, at chance or at the cap, which it does not say."""
@@ -387,7 +387,7 @@ def load_entries(cache_root: Path) -> dict[str, Entry]:
     return entries
 
 
-def estimate_plan(spec: Any, qids: list[str], profile: str, device: str, seeds: int | None, cache_root: Path,
+def estimate_plan(spec: Any, qids: list[str], profile: str, device: str, seeds: int | SeedPlan | None, cache_root: Path,
                   probe: Probe, epoch_seconds: EpochSeconds = solo_epoch_seconds) -> PlanEstimate:
     """The questions' jobs estimated against the cache; speeds the cache lacks come from `probe`."""
     entries = load_entries(cache_root)

@@ -9,9 +9,9 @@ import difflib
 import itertools
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from reportgen.analysis.naming import varying_fields
 from reportgen.cache import LOCATIONS, cache_key
@@ -30,6 +30,31 @@ DEFAULTS = RunParams(
     dataset="fashion-mnist", optimizer="sgd", lr=0.001, batch_size=64, test_batch_size=256,
     shuffle=False, seed=0, epochs=10,
 )
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    """How many seeds each run point trains: the spec's (or `count`, the CLI's --seeds, for all), plus the seeds
+    a sequential build added to some settings (`added`: setting key → extra seeds; reportgen/resolve.py)."""
+
+    count: int | None = None
+    added: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, seeds: "int | SeedPlan | None") -> "SeedPlan":
+        return seeds if isinstance(seeds, SeedPlan) else cls(seeds)
+
+    def adding(self, settings: Iterable[str], more: int, cap: int, current: Mapping[str, int]) -> "SeedPlan":
+        """This plan with `more` seeds for each setting, never past `cap` (`current`: each setting's seeds now)."""
+        added = dict(self.added)
+        for setting in settings:
+            added[setting] = added.get(setting, 0) + max(0, min(more, cap - current.get(setting, 0)))
+        return SeedPlan(self.count, added)
+
+
+def setting_key(request: Mapping[str, Any]) -> str:
+    """What every seed of one setting shares: the cache key of its request without the seed."""
+    return cache_key({k: v for k, v in request.items() if k != "seed"})
 
 
 @dataclass(frozen=True)
@@ -53,10 +78,11 @@ def check_question_ids(spec: Spec, ids: Iterable[str]) -> list[str]:
     return checked
 
 
-def plan_question(spec: Spec, qid: str, profile: str, device: str, seeds: int | None = None) -> list[PlannedRun]:
+def plan_question(spec: Spec, qid: str, profile: str, device: str,
+                  seeds: int | SeedPlan | None = None) -> list[PlannedRun]:
     """Every run the question shows, its own and those of the questions it includes, once per seed.
 
-    `seeds` (the CLI's --seeds) overrides every seed count in the spec.
+    `seeds` (the CLI's --seeds) overrides every seed count in the spec; a SeedPlan also adds seeds to some settings.
     """
     question = spec.questions[qid]
     planned: list[PlannedRun] = []
@@ -68,7 +94,8 @@ def plan_question(spec: Spec, qid: str, profile: str, device: str, seeds: int | 
     return _unique(planned)
 
 
-def plan_jobs(spec: Spec, qids: Iterable[str], profile: str, device: str, seeds: int | None = None) -> list[RunJob]:
+def plan_jobs(spec: Spec, qids: Iterable[str], profile: str, device: str,
+              seeds: int | SeedPlan | None = None) -> list[RunJob]:
     """The distinct trajectories behind the questions, each with all budgets asked of it."""
     by_key: dict[str, tuple[dict[str, Any], list[Budget]]] = {}
     for qid in qids:
@@ -143,8 +170,8 @@ def _expand(grid: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _plan_point(spec: Spec, qid: str, point: dict[str, Any], profile: str, device: str,
-                seeds: int | None) -> list[PlannedRun]:
-    """One planned run per seed of the grid point."""
+                seeds: int | SeedPlan | None) -> list[PlannedRun]:
+    """One planned run per seed of the grid point, and one per seed a sequential build added to it."""
     question = spec.questions[qid]
     params = DEFAULTS.model_dump()
     params["seed"] = spec.seed
@@ -159,8 +186,12 @@ def _plan_point(spec: Spec, qid: str, point: dict[str, Any], profile: str, devic
     references = _reference_fields(spec, preset, params["dataset"])
     native = references["data"]["shape"][-1] if "data" in references else NATIVE_SIZE
     params["image_size"] = params.get("image_size") or preset.image_size or native
-    return [_plan_seed(qid, preset, params | {"seed": seed}, device, notes, references)
-            for seed in seed_list(seeds or params["seeds"], params["seed"])]
+    seeds = SeedPlan.of(seeds)
+    planned = seed_list(seeds.count or params["seeds"], params["seed"])
+    runs = [_plan_seed(qid, preset, params | {"seed": seed}, device, notes, references) for seed in planned]
+    more = seeds.added.get(setting_key(runs[0].request), 0) if runs else 0
+    return runs + [_plan_seed(qid, preset, params | {"seed": seed}, device, notes, references)
+                   for seed in following_seeds(planned, more)]
 
 
 def _reference_fields(spec: Spec, preset: Any, dataset: str) -> dict[str, Any]:
@@ -182,6 +213,12 @@ def _reference_fields(spec: Spec, preset: Any, dataset: str) -> dict[str, Any]:
 def seed_list(seeds: Seeds, first: int) -> list[int]:
     """A count n means the n seeds from `first` on (seed 0 alone stays what one seed always was)."""
     return list(seeds) if isinstance(seeds, list) else list(range(first, first + seeds))
+
+
+def following_seeds(seeds: list[int], more: int) -> list[int]:
+    """`more` seeds after the last of `seeds` (the seeds a sequential build adds to a setting)."""
+    first = max(seeds, default=-1) + 1
+    return list(range(first, first + more))
 
 
 def _plan_seed(qid: str, preset: Any, params: dict[str, Any], device: str, notes: list[str],

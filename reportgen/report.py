@@ -24,6 +24,7 @@ from reportgen.analysis.metrics import metric
 from reportgen.analysis.noise import seeds_note
 from reportgen.analysis.prose import question_prose, question_tests_note
 from reportgen.analysis.reproduction import check_references
+from reportgen.analysis.stats import ALPHA
 from reportgen.datasets import dataset_title
 from reportgen.errors import ReportgenError
 from reportgen.results import RunOutcome
@@ -143,7 +144,30 @@ def build_context(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]
         "noise_note": seeds_note([p for qid in qids for p in aggregate_points(outcomes[qid])]),
         "checks": checks, "check_counts": _count_verdicts(checks), "distribution_counts": _count_distribution(checks),
         "provenance": _provenance(provenance, outcomes, qids),
+        "resolve": _resolve_shown(provenance.get("resolve")), "resolve_note": resolve_note(provenance.get("resolve")),
     }
+
+
+def _resolve_shown(resolve: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The --resolve record with each stage's training times as durations, for the appendix."""
+    if not resolve:
+        return None
+    stages = [stage | {"estimated": _duration(stage["estimated_seconds"]), "trained": _duration(stage["trained_seconds"])}
+              for stage in resolve.get("stages", [])]
+    return resolve | {"stages": stages}
+
+
+def resolve_note(resolve: dict[str, Any] | None) -> str:
+    """The answers page's sentence on a --resolve build ('' for a build of fixed seeds)."""
+    if not resolve:
+        return ""
+    added, looks = resolve["added"], resolve["looks_allowed"]
+    grown = (f"{len(added)} settings got more seeds (up to {resolve['cap']}, {resolve['seeds_per_stage']} per stage)"
+             if added else "no setting needed more seeds")
+    return (f"Seeds until resolved (--resolve): after {len(resolve['looks'])} of at most {looks} looks, {grown}; "
+            f"{resolve['stopped_because']}. Each interval is corrected for every comparison of its family and "
+            f"every look (100 − {100 * ALPHA:g}/(m · {looks}) %), so stopping early inflates no error rate; the "
+            f"appendix lists each added seed and the claim it was for.")
 
 
 def slug(text: str) -> str:
@@ -454,7 +478,7 @@ def _provenance(given: dict, outcomes: dict[str, list[RunOutcome]], qids: list[s
     items = [(title, _duration(given[k]) if k.endswith("seconds") else str(given[k]))
              for k, title in named.items() if given.get(k) is not None]
     items += [(k.replace("_", " ").capitalize(), str(v)) for k, v in given.items()
-              if k not in named and k not in ("training_seconds_by_question", "datasets")]
+              if k not in named and k not in ("training_seconds_by_question", "datasets", "resolve")]
     items += [(f"Data set {name}", _data_said(data)) for name, data in (given.get("datasets") or {}).items()]
     by_question = given.get("training_seconds_by_question") or {}
     return {

@@ -165,7 +165,8 @@ def _provenance(given: dict) -> dict[str, Any]:
             # What this build itself trained (0 runs when the cache held everything): CI's job summary says it.
             "runs_trained": given.get("runs_trained", 0), "trained_seconds": given.get("trained_seconds"),
             "versions": _versions(),
-            "datasets": given.get("datasets") or {}}  # the spec's own data sets (sources.used_data), by name
+            "datasets": given.get("datasets") or {},  # the spec's own data sets (sources.used_data), by name
+            "resolve": given.get("resolve")}  # a --resolve build's design, looks and added seeds (resolve.py); else None
 
 
 def _versions() -> dict[str, str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from reportgen.cache import CorruptEntry, Entry, RunCache
-from reportgen.plan import RunJob, group_jobs, longest_first, plan_question
+from reportgen.plan import RunJob, SeedPlan, group_jobs, longest_first, plan_question
 from reportgen.results import Budget, EpochMetrics, RunOutcome, RunResult, decide
 from reportgen.sources import splits_for
 from reportgen.spec import Spec
@@ -277,7 +277,7 @@ def cached_results(cache_root: Path, job: RunJob) -> dict[Budget, RunResult] | N
 
 
 def collect_outcomes(spec: Spec, qids: list[str], profile: str, device: str, cache_root: Path,
-                     seeds: int | None = None) -> dict[str, list[RunOutcome]]:
+                     seeds: int | SeedPlan | None = None) -> dict[str, list[RunOutcome]]:
     """Every question's planned runs paired with their cached result (None where missing)."""
     entries: dict[str, Entry | None] = {}
     cache = RunCache(cache_root)

@@ -96,6 +96,10 @@ class Profile(_Model):
     description: str
     seeds: Seeds | None = None  # seeds per run point under this profile (a protocol, grid or overlay may change it)
     overlays: list[Overlay] = []
+    # `--resolve` (reportgen/resolve.py): seeds are added to the settings of unresolved answer claims, this many
+    # per stage, until every claim is resolved or a setting has `max_seeds`.
+    max_seeds: int | None = Field(None, ge=2, le=50)
+    seeds_per_stage: int = Field(3, ge=1, le=50)
 
 
 class Reference(_Model):

@@ -9,6 +9,7 @@ from typing import Any
 
 from reportgen.analysis.ask_answers import AskContext, LoadSplit
 from reportgen.analysis.asks import NOT_MEASURED, ask_sentence, covered
+from reportgen.analysis.families import Claim, recording_claims
 from reportgen.analysis.noise import family_note
 from reportgen.analysis.observations import answer, family, observe
 from reportgen.results import RunOutcome
@@ -40,11 +41,7 @@ def question_prose(spec: Any, question: Any, present: list[RunOutcome], said: se
     if not asks and (not present or not question.observers):
         return [], []
     said = set() if said is None else said
-    if asks:
-        context = ask_context(question, present, load_split, profile)
-        reply = merge_notices(list(dict.fromkeys(ask_sentence(a, context) for a in asks)))
-    else:
-        reply = question_answer([answer(o.kind, present, o.args, margins(question, o)) for o in question.observers])
+    reply = _reply(question, present, load_split, profile)
     left_out = covered(asks)  # observers whose findings an ask's sentence says in full
     findings = [s for o in question.observers if o.kind not in left_out
                 for s in observe(o.kind, present, o.args, margins(question, o))]
@@ -53,6 +50,26 @@ def question_prose(spec: Any, question: Any, present: list[RunOutcome], said: se
     # How many seeds stand behind the numbers is said once for the whole report (report.build_context).
     texts = shorten_labels([*reply, *findings], spec, named)
     return texts[:len(reply)], texts[len(reply):]
+
+
+def answer_claims(question: Any, present: list[RunOutcome], load_split: LoadSplit | None = None,
+                  profile: str = "") -> list[Claim]:
+    """The comparisons the question's answer states, each once, in the order its sentences state them."""
+    if not present or not (getattr(question, "asks", []) or question.observers):
+        return []
+    with recording_claims() as claims:
+        _reply(question, present, load_split, profile)
+    unique = {(id(c.a), id(c.b), c.metric): c for c in claims}
+    return list(unique.values())
+
+
+def _reply(question: Any, present: list[RunOutcome], load_split: LoadSplit | None, profile: str) -> list[str]:
+    """The answer's sentences: one per ask, or without asks the observers' answers."""
+    asks = getattr(question, "asks", [])
+    if asks:
+        context = ask_context(question, present, load_split, profile)
+        return merge_notices(list(dict.fromkeys(ask_sentence(a, context) for a in asks)))
+    return question_answer([answer(o.kind, present, o.args, margins(question, o)) for o in question.observers])
 
 
 def merge_notices(sentences: list[str]) -> list[str]:
