@@ -53,7 +53,9 @@ Every spec has the profiles `full`, `cpu` and `smoke`; one the spec does not dec
 Seeds per run point: `--seeds N` wins over everything; else a profile overlay that sets `seeds`, else the
 grid's `seeds`, else its protocol's, else the profile's `seeds`, else the spec's top-level `seeds` (default
 1): a protocol or grid that sets `seeds` wins over the profile's count. A count n trains the seeds `seed`,
-`seed` + 1, ...; a list trains exactly those seeds."""
+`seed` + 1, ...; a list trains exactly those seeds. A profile's `max_seeds` and `seeds_per_stage` (default 3)
+set how far `--resolve` may add seeds to a setting (`--max-seeds` overrides the cap); added seeds follow the last
+planned one."""
 
 
 def _own_analysis() -> str:

@@ -294,3 +294,26 @@ def test_run_prints_one_answer_sentence_per_ask_as_the_report_does(tiny_spec, tm
     assert re.search(r"Answer\. Final test accuracy, at lr 0\.1, 0\.01: Tiny MLP [\d.]+, [\d.]+ %; Tiny BN MLP "
                      r"[\d.]+, [\d.]+ %\. One image is a 1 × 28 × 28 \(C × H × W\) float tensor, values 0 to 1\. "
                      r"Not measured: the epoch of 85 %\.", said), said
+
+
+def test_plan_and_list_flag_an_ask_that_nothing_planned_can_answer(tiny_spec, tmp_path):
+    """Question b trains one rate with no target: an ask for every rate's epoch to the target is flagged before
+    anything trains, with the ask, its kind and the reason; a question that can answer its ask is not."""
+    tiny_spec.write_text(tiny_spec.read_text()
+                         .replace('observers = [{ kind = "lr_effect" }]',
+                                  'observers = [{ kind = "lr_effect" }]\n'
+                                  'asks = [{ ask = "the best rate", by = "lr_effect" }]')
+                         .replace('runs = [{ model = "mlp", lr = 0.1, epochs = 3 }]',
+                                  'runs = [{ model = "mlp", lr = 0.1, epochs = 3 }]\n'
+                                  'observers = [{ kind = "convergence" }]\n'
+                                  'asks = [{ ask = "the epoch each rate first reaches 85 %", by = "rate_epochs" }]'))
+    flag = ("Not measured under profile 'smoke': b: 'the epoch each rate first reaches 85 %' (rate_epochs): "
+            "no run has a target accuracy (until_accuracy)")
+    listed = invoke("list", "--spec", str(tiny_spec), "--profile", "smoke")
+    assert listed.exit_code == 0, listed.output
+    assert flag in " ".join(listed.output.split()) and "1 (1 not measured)" in listed.output
+    planned = invoke("plan", "--spec", str(tiny_spec), "--profile", "smoke", "--device", "cpu",
+                     "--out", str(tmp_path / "out"))
+    assert planned.exit_code == 0, planned.output
+    said = " ".join(planned.output.split())
+    assert flag in said and "a: 'the best rate'" not in said
