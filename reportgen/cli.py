@@ -634,7 +634,8 @@ def _render(session: Session, outcomes, name: str, pdf: bool = True, trained: Op
         "datasets": used_data([o.planned.request for runs in outcomes.values() for o in runs]),
     }
     loader = split_loader(session.spec.datasets, session.spec.base_dir, session.data_dir)
-    write_results(results_document(session.spec, session.profile, outcomes, provenance), results_path(session.out, name))
+    write_results(results_document(session.spec, session.profile, outcomes, provenance, loader),
+                  results_path(session.out, name))
     return render_report(session.spec, session.profile, outcomes, session.out, provenance, loader, name=name, pdf=pdf,
                          self_contained=self_contained)
 

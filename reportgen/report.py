@@ -162,12 +162,11 @@ def resolve_note(resolve: dict[str, Any] | None) -> str:
     if not resolve:
         return ""
     added, looks = resolve["added"], resolve["looks_allowed"]
-    grown = (f"{len(added)} settings got more seeds (up to {resolve['cap']}, {resolve['seeds_per_stage']} per stage)"
-             if added else "no setting needed more seeds")
-    return (f"Seeds until resolved (--resolve): after {len(resolve['looks'])} of at most {looks} looks, {grown}; "
-            f"{resolve['stopped_because']}. Each interval is corrected for every comparison of its family and "
-            f"every look (100 − {100 * ALPHA:g}/(m · {looks}) %), so stopping early inflates no error rate; the "
-            f"appendix lists each added seed and the claim it was for.")
+    grown = (f"{len(added)} settings got more seeds (up to {resolve['cap']})" if added
+             else "no setting needed more seeds")
+    return (f"Seeds until resolved (--resolve): {grown} over {len(resolve['looks'])} of at most {looks} looks; "
+            f"{resolve['stopped_because']}. Each CI is also corrected for the looks (100 − {100 * ALPHA:g}/(m · "
+            f"{looks}) %); the appendix lists each added seed and its claim.")
 
 
 def slug(text: str) -> str:

@@ -17,6 +17,7 @@ import reportgen
 from reportgen.analysis import stats
 from reportgen.analysis.aggregate import (PointOutcome, aggregate_points, seed_numbers, seed_summary, seed_values,
                                           target_epochs)
+from reportgen.analysis.ask_answers import LoadSplit
 from reportgen.analysis.families import Family
 from reportgen.analysis.metrics import metric
 from reportgen.analysis.naming import name_runs
@@ -38,11 +39,14 @@ def results_path(out_dir: Path, name: str) -> Path:
     return Path(out_dir) / (FILE_NAME if name == "report" else f"{name}.{FILE_NAME}")
 
 
-def results_document(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]], provenance: dict) -> dict:
-    """The whole document as plain JSON values (NaN and ±inf written as the strings "NaN", "Infinity")."""
+def results_document(spec: Spec, profile: str, outcomes: dict[str, list[RunOutcome]], provenance: dict,
+                     load_split: LoadSplit | None = None) -> dict:
+    """The whole document as plain JSON values (NaN and ±inf written as the strings "NaN", "Infinity").
+
+    `load_split` reads a data set for the answers that describe one (the report's own loader, so both agree)."""
     said: set[str] = set()  # shared as the report shares them, so the answers read as the report's do
     named: set[str] = set()
-    questions = {qid: _question(spec, qid, outcomes[qid], profile, said, named)
+    questions = {qid: _question(spec, qid, outcomes[qid], profile, said, named, load_split)
                  for qid in spec.questions if qid in outcomes}
     points = [p for qid in questions for p in aggregate_points(outcomes[qid])]
     return _plain({"schema": SCHEMA, "title": spec.title, "provenance": _provenance(provenance),
@@ -180,12 +184,12 @@ def _versions() -> dict[str, str]:
 
 
 def _question(spec: Spec, qid: str, outcomes: list[RunOutcome], profile: str, said: set[str],
-              named: set[str]) -> dict[str, Any]:
+              named: set[str], load_split: LoadSplit | None = None) -> dict[str, Any]:
     question = spec.questions[qid]
     # The report's own run points (aggregate_points), so the file and the tables group and summarise alike.
     points = aggregate_points(outcomes)
     present = [p for p in points if p.result is not None]
-    answer, _findings = question_prose(spec, question, present, said, named)
+    answer, _findings = question_prose(spec, question, present, said, named, load_split, profile)
     return {"title": question.title, "part": question.part, "answer": answer,
             "trained": any(o.result for o in outcomes) if outcomes else None,  # None: data views, no runs
             "groups": [_group(p) for p in points],

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from html import escape as html_escape
 
 import pytest
 from typer.testing import CliRunner
@@ -174,3 +175,33 @@ def test_unreadable_files_are_errors_naming_the_file(tmp_path, content, words):
         read_results(path)
     assert words in str(raised.value) and str(path) in str(raised.value)
     assert raised.value.exit_code == 2
+
+
+def test_the_file_answers_a_data_question_as_the_report_does(tmp_path, data_dir):
+    """An answer read from the data set (its shape, its class counts) is the same sentence in results.json as in
+    the HTML: both are written with the same data loader and profile."""
+    spec = tmp_path / "experiments.toml"
+    spec.write_text('''
+title = "data"
+[models.m]
+arch = "mlp"
+label = "M"
+args = { hidden = [8] }
+
+[questions.d]
+part = "P"
+title = "The images"
+prompt = "State the shape of one image and the images per class."
+views = [{ kind = "dataset_table", dataset = "fashion-mnist" }]
+asks = [
+  { ask = "the shape of one image", by = "image_shape", args = { dataset = "fashion-mnist" } },
+  { ask = "the images per class", by = "class_counts", args = { dataset = "fashion-mnist" } },
+]
+''')
+    result = CliRunner().invoke(app, ["build", "--spec", str(spec), "--profile", "cpu", "--device", "cpu", "--no-pdf",
+                                      "--out", str(tmp_path / "out"), "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    answer = read_results(tmp_path / "out")["questions"]["d"]["answer"]
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert any("1 × 28 × 28" in sentence for sentence in answer) and not any("Not measured" in s for s in answer)
+    assert all(html_escape(sentence) in html for sentence in answer)

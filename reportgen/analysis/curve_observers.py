@@ -204,14 +204,15 @@ def _plateau_speed(runs: list[RunOutcome], family: Family) -> list[str]:
 
 
 def _near_best_listing(name, ok: list[RunOutcome], family: Family) -> str:
-    """'Within 1 point of its best from epoch (of 20; accuracy after epoch 1): A 8 (82.4 %), B 10 (80.5 %);
+    """'First epoch within 1 point of its best, of 20 (in brackets: accuracy after epoch 1): A 8 (82.4 %), B 10 (80.5 %);
     after epoch 1 A leads B by +1.9 points (CI +0.6 to +3.1), ahead.'"""
     lengths = {len(o.result.epochs) for o in ok}
-    of = f"of {lengths.pop()}; " if len(lengths) == 1 else ""
+    of = f", of {lengths.pop()}" if len(lengths) == 1 else ""
     listing = ", ".join(f"{name(o)} {_near_best_epoch(o.result)}"
                         + ("" if of else f" of {len(o.result.epochs)}")
                         + f" ({w.fmt_acc(o.result.epochs[0].test_accuracy)})" for o in ok)
-    said = f"Within {NEAR_BEST_POINTS:g} point of its best from epoch ({of}accuracy after epoch 1): {listing}"
+    said = (f"First epoch within {NEAR_BEST_POINTS:g} point of its best{of} (in brackets: accuracy after epoch 1): "
+            f"{listing}")
     if len(ok) < 2:
         return said + "."
     first, second = sorted(ok, key=lambda o: _first_epoch_accuracy(o.result), reverse=True)[:2]

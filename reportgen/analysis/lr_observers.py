@@ -14,7 +14,6 @@ from reportgen.results import STOP_REASONS, RunOutcome, RunResult
 DROP_POINTS = 1.0  # final accuracy this far below the run's best counts as a fall
 DIP_POINTS = 3.0  # an epoch-to-epoch accuracy drop this large counts as unstable
 LOSS_RISE = 0.10  # a final training loss this fraction above its minimum counts as rising
-STOP_VERBS = {"diverged": "diverged", "stuck at chance": "got stuck at chance"}
 
 
 def _acc(o: RunOutcome) -> float:
@@ -65,10 +64,10 @@ def instability(r: RunResult) -> list[str]:
 def _failure(o: RunOutcome) -> str | None:
     """How the run failed (diverged, at chance, unstable), with numbers; None when it trained."""
     r = o.result
-    if r.diverged:
-        failed, n = failed_seeds(o, lambda run: run.diverged)
+    failed, n = failed_seeds(o, lambda run: run.diverged)
+    if failed:  # the seeds' mean curve may be NaN from one diverged seed: say how many diverged, not "unstable"
         seeds = f" in {failed} of {n} seeds" if n > 1 else ""
-        return f"{_lr(o)} {STOP_VERBS[r.stop_reason]}{seeds} at epoch {failure_epoch(r)}, ending at {noise.acc_text(o)}"
+        return f"{_lr(o)} diverged{seeds} at epoch {failure_epoch(r)}, ending at {noise.acc_text(o)}"
     if w.at_chance(best_accuracy(r)):
         return f"{_lr(o)} never rose above chance level (best {w.fmt_acc(best_accuracy(r))})"
     signs = instability(r)

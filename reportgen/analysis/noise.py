@@ -42,14 +42,13 @@ def seeds_note(points: list[RunOutcome]) -> str:
     if not said:
         return ONE_SEED
     return (f"Numbers are means ± standard deviation over {said} seeds per setting (epochs to a target: median and "
-            f"range). A comparison of two settings is the difference of their means with its confidence interval "
-            f"({CI}): a paired t-test on the per-seed differences where seed s of both settings starts from the same "
-            "weights and batch order, Welch's t-test otherwise. Ahead: the interval excludes zero. Equivalent: it "
-            "lies within ± the metric's margin (0.5 points of accuracy unless the question says otherwise). "
-            "Unresolved: neither, so these seeds cannot tell. Each question's family is every pairwise comparison "
-            "its observer could state (for example every pair of learning rates per model), not only those "
-            f"printed; a family of m comparisons takes each interval at 100 − {100 * ALPHA:g}/m % "
-            f"(Bonferroni), so all of its verdicts hold together at {100 * (1 - ALPHA):g} %.")
+            f"range). A comparison is the difference of two settings' means with its confidence interval ({CI}): a "
+            "paired t-test on the per-seed differences where seed s of both starts from the same weights and batch "
+            "order, Welch's t-test otherwise. Ahead: the CI excludes zero. Equivalent: it lies within ± the metric's "
+            "margin (0.5 points of accuracy unless the question says otherwise). Unresolved: neither; these seeds "
+            "cannot tell. Each CI is Bonferroni-corrected for every pairwise comparison the question's observer "
+            f"could state (m of them: 100 − {100 * ALPHA:g}/m % each), so all its verdicts hold "
+            f"together at {100 * (1 - ALPHA):g} %.")
 
 
 def family_note(families: list[Family]) -> str:

@@ -47,6 +47,7 @@ def question_prose(spec: Any, question: Any, present: list[RunOutcome], said: se
                 for s in observe(o.kind, present, o.args, margins(question, o))]
     findings = [s for s in dict.fromkeys(_unsaid(f, reply) for f in findings) if s and s not in said]
     said.update(findings)
+    said.update(reply)  # a later section's finding that one of these answers said word for word is left out too
     # How many seeds stand behind the numbers is said once for the whole report (report.build_context).
     texts = shorten_labels([*reply, *findings], spec, named)
     return texts[:len(reply)], texts[len(reply):]
@@ -84,11 +85,25 @@ def merge_notices(sentences: list[str]) -> list[str]:
 
 
 def _unsaid(finding: str, reply: list[str]) -> str:
-    """The finding without the sentences the answer says already, whole or as a clause (an answer may join
-    findings with ';' or lower a sentence's first letter); '' when the answer says all of it."""
-    answer = " ".join(reply).lower()
-    kept = [part for part in re.split(r"(?<=\.)\s+(?=[A-Z])", finding) if part.rstrip(".").lower() not in answer]
-    return " ".join(kept)
+    """The finding without what the answer says already: its sentences, whole or as a clause (an answer may join
+    findings with ';' or lower a sentence's first letter), and its clauses that give a comparison the answer gave
+    with the same interval; '' when the answer says all of it."""
+    answer = " ".join(reply)
+    kept = [part for part in re.split(r"(?<=\.)\s+(?=[A-Z])", finding) if part.rstrip(".").lower() not in answer.lower()]
+    return " ".join(s for s in (_without_repeated_comparisons(part, answer) for part in kept) if s)
+
+
+INTERVAL = re.compile(r"CI [−+-]?[\d.]+ to [−+-]?[\d.]+")  # as noise.py prints a comparison's interval
+
+
+def _without_repeated_comparisons(sentence: str, answer: str) -> str:
+    """The sentence without its ';'-clauses whose interval the answer printed (the same comparison, said twice)."""
+    clauses = sentence.rstrip(".").split("; ")
+    kept = [c for c in clauses if not any(ci in answer for ci in INTERVAL.findall(c))]
+    if len(kept) == len(clauses):
+        return sentence
+    text = "; ".join(kept)
+    return f"{text[:1].upper()}{text[1:]}." if text else ""
 
 
 def ask_context(question: Any, present: list[RunOutcome], load_split: LoadSplit | None = None,

@@ -257,6 +257,12 @@ def test_findings_drop_the_sentences_the_answer_already_says():
     reply = ["Against MLP, all equivalent to the baseline within ±0.5 points; against BN MLP, …."]
     assert _unsaid(finding, reply) == "Against MLP: Wider MLP −0.1 points (CI −0.4 to +0.2)."
     assert _unsaid("For BN MLP, lr 1 is best.", ["For MLP, lr 0.1 is best; for BN MLP, lr 1 is best."]) == ""
+    # a clause giving a comparison the answer gave, with the same interval, goes; the rest of the finding stays
+    efficiency = ("Small CNN against MLP: unresolved with 3 seeds (80.5 ± 0.6 vs 78.8 ± 0.1 %, CI −0.4 to +4.0); "
+                  "Small CNN is the more parameter-efficient (with 0.63× the parameters).")
+    assert _unsaid(efficiency, ["Small CNN (80.5 ± 0.6 %) is unresolved against MLP with 3 seeds (CI −0.4 to +4.0)."]) \
+        == "Small CNN is the more parameter-efficient (with 0.63× the parameters)."
+    assert _unsaid(efficiency, ["Small CNN is unresolved against MLP (CI −0.5 to +4.0)."]) == efficiency
     q15 = SPEC.questions["q1.5"]
     points = [p for p in aggregate_points([_outcome(p) for p in plan_question(SPEC, "q1.5", "cpu", "cpu", 2)])]
     answer, findings = question_prose(SPEC, q15, points)

@@ -59,6 +59,16 @@ def test_a_diverged_seed_is_counted_while_the_others_average(make_outcome):
     assert isinstance(cell, tables.Spread) and cell.n == 3 and cell.mean == pytest.approx((85 + 85 + 10) / 3)
 
 
+def test_a_rate_with_one_diverged_seed_is_said_to_diverge_in_that_many_seeds_not_to_be_unstable(make_outcome):
+    """The seeds' mean curve is NaN from the one diverged seed; lr_effect must count seeds, not read the mean."""
+    good = [make_outcome(accs=[80.0, 85.0], lr=1.0, seed=s) for s in (0, 1)]
+    bad = make_outcome(accs=[10.0, 10.0], train_losses=[NAN, NAN], test_losses=[NAN, NAN], lr=1.0, seed=2,
+                       stop_reason="diverged")
+    best = [make_outcome(accs=[86.0, 88.0], lr=0.1, seed=s) for s in (0, 1, 2)]
+    said = text(observe("lr_effect", aggregate_points(good + [bad] + best), {}))
+    assert "lr 1 diverged in 1 of 3 seeds at epoch 1" in said and "unstable" not in said
+
+
 def test_tables_show_mean_and_std_and_write_both_to_csv(make_outcome, tmp_path):
     points = aggregate_points(seeds(make_outcome, [[86.0], [87.0], [88.0]], lr=0.1, params=500))
     frame = tables.run_table(TableArgs(kind="table", columns=["model", "final_accuracy", "params"]), points)

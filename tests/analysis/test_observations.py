@@ -189,7 +189,7 @@ def test_convergence_without_target_uses_nearness_to_best(make_outcome):
             make_outcome(model="mlp", accs=[70.0, 78.0, 82.0, 85.0]),
             make_outcome(model="mlp_wide", accs=[10.0, 10.0, 10.0, 10.0])]
     said = text(observe("convergence", runs, {}))
-    assert ("Within 1 point of its best from epoch (of 4; accuracy after epoch 1): Small CNN 2 (85.0 %), "
+    assert ("First epoch within 1 point of its best, of 4 (in brackets: accuracy after epoch 1): Small CNN 2 (85.0 %), "
             "Tutorial MLP 4 (70.0 %); after epoch 1 Small CNN leads Tutorial MLP by +15.0 points, single runs.") in said
     assert "Left out because they diverged or stayed at chance level: Wider MLP" in said
 
