@@ -407,14 +407,15 @@ def _training(session: Session, qids: list[str], executor: ExecutorName, ray_add
         trained = {} if no_train else _train_missing(session, qids, executor, ray_address, workers)
         yield _collect(session, qids), trained
         return
-    resolution, outcomes, trained = _resolve(session, qids, executor, ray_address, workers, max_seeds, no_train)
-    with looks_in_force(resolution.design.looks):
-        yield outcomes, trained | {"resolve": resolution.to_dict() | {"stages": trained.pop("stages")}}
+    looks, outcomes, trained = _resolve(session, qids, executor, ray_address, workers, max_seeds, no_train)
+    with looks_in_force(looks):
+        yield outcomes, trained
 
 
 def _resolve(session: Session, qids: list[str], executor: ExecutorName, ray_address: str, workers: Optional[int],
              max_seeds: Optional[int], no_train: bool):
-    """The sequential build (reportgen/resolve.py): look, add seeds to the open claims' settings, look again."""
+    """The sequential build (reportgen/resolve.py): look, add seeds to the open claims' settings, look again.
+    Returns the looks the design allows, the last look's outcomes, and what was trained (with the resolution)."""
     from reportgen.analysis.families import looks_in_force
     from reportgen.plan import SeedPlan
     from reportgen.analysis.wording import plural
@@ -447,12 +448,12 @@ def _resolve(session: Session, qids: list[str], executor: ExecutorName, ray_addr
         resolution, outcomes = resolve(design, start, measure, judge)
     console.print(f"--resolve stopped after {len(resolution.looks)} looks: {resolution.stopped_because}.",
                   highlight=False)
-    trained = {"stages": stages}
+    trained: dict = {"resolve": resolution.to_dict() | {"stages": stages}}
     if any(s["runs_trained"] for s in stages):
         trained |= {"estimated_training_seconds": sum(s["estimated_seconds"] for s in stages),
                     "trained_seconds": sum(s["trained_seconds"] for s in stages),
                     "runs_trained": sum(s["runs_trained"] for s in stages)}
-    return resolution, outcomes, trained
+    return design.looks, outcomes, trained
 
 
 def _say_resolve_cost(session: Session, qids: list[str], base, workers: int, max_seeds: Optional[int]) -> None:
