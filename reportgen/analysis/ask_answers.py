@@ -262,7 +262,8 @@ def _bound(largest: float) -> str:
 # ---------------------------------------------------------------- models compared (Q1.5, Q1.7, lab)
 
 def pair_gaps(ctx: AskContext, args: Args) -> str | None:
-    """Each pair the question compares (param_efficiency's `pairs`): the leader, its gap and the family's verdict."""
+    """Each pair the question compares (param_efficiency's `pairs`): both accuracies, the leader's gap and the
+    family's verdict."""
     family = ctx.families.get("param_efficiency")
     if family is None:
         return None
@@ -271,7 +272,7 @@ def pair_gaps(ctx: AskContext, args: Args) -> str | None:
         if _mean(low) > _mean(high):
             high, low = low, high
         parts.append(f"{w.describe_run(high)} ({noise.acc_text(high)}) is "
-                     f"{noise.edge(high, low, w.describe_run(low), family)}")
+                     f"{noise.edge(high, low, f'{w.describe_run(low)} ({noise.acc_text(low)})', family)}")
     return f"{'; '.join(parts)}." if parts else None
 
 

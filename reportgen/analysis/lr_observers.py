@@ -5,7 +5,7 @@ import math
 
 from reportgen.analysis import noise
 from reportgen.analysis import wording as w
-from reportgen.analysis.aggregate import epochs_to_target_summary, failed_seeds, seed_summary
+from reportgen.analysis.aggregate import epochs_to_target_summary, failed_seeds, seed_summary, seed_values
 from reportgen.analysis.families import Family, all_pairs
 from reportgen.analysis.metrics import best_accuracy, final_accuracy
 from reportgen.registry import NoArgs
@@ -13,6 +13,7 @@ from reportgen.results import STOP_REASONS, RunOutcome, RunResult
 
 DROP_POINTS = 1.0  # final accuracy this far below the run's best counts as a fall
 DIP_POINTS = 3.0  # an epoch-to-epoch accuracy drop this large counts as unstable
+STOP_VERBS = {"diverged": "diverged", "stuck at chance": "got stuck at chance"}
 LOSS_RISE = 0.10  # a final training loss this fraction above its minimum counts as rising
 
 
@@ -65,9 +66,11 @@ def _failure(o: RunOutcome) -> str | None:
     """How the run failed (diverged, at chance, unstable), with numbers; None when it trained."""
     r = o.result
     failed, n = failed_seeds(o, lambda run: run.diverged)
-    if failed:  # the seeds' mean curve may be NaN from one diverged seed: say how many diverged, not "unstable"
+    if failed:  # the seeds' mean curve may be NaN from one diverged seed: say how many failed, not "unstable"
+        how = sorted({run for run in seed_values(o, lambda run: run.stop_reason if run.diverged else None) if run})
         seeds = f" in {failed} of {n} seeds" if n > 1 else ""
-        return f"{_lr(o)} diverged{seeds} at epoch {failure_epoch(r)}, ending at {noise.acc_text(o)}"
+        return (f"{_lr(o)} {' or '.join(STOP_VERBS[h] for h in how)}{seeds} at epoch {failure_epoch(r)}, "
+                f"ending at {noise.acc_text(o)}")
     if w.at_chance(best_accuracy(r)):
         return f"{_lr(o)} never rose above chance level (best {w.fmt_acc(best_accuracy(r))})"
     signs = instability(r)

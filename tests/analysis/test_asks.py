@@ -122,6 +122,7 @@ def test_q1_7_covers_both_pairs():
     for pair in (("Small CNN", "MLP"), ("BN CNN", "BN MLP")):
         assert all(name in gaps for name in pair) and all(name in sizes for name in pair)
     assert re.search(r"CI [−+]", gaps)
+    assert len(re.findall(r"\d ± [\d.]+ %", gaps)) == 4  # each side of each pair with its accuracy
 
 
 def test_lab_t1_names_the_cpu_profiles_budget_and_not_under_full():

@@ -223,7 +223,8 @@ def test_the_seeds_note_is_one_sentence_for_the_whole_report(make_outcome):
     assert seeds_note(three).startswith("Numbers are means ± standard deviation over 3 seeds per setting")
     note = seeds_note(three)
     assert "paired t-test on the per-seed differences" in note and "Welch's t-test otherwise" in note
-    assert "Ahead:" in note and "Equivalent:" in note and "Unresolved:" in note and "(Bonferroni)" in note
+    assert "Ahead:" in note and "Equivalent:" in note and "Unresolved:" in note and "Bonferroni-corrected" in note
+    assert "100 − 5/m %" in note  # the level of a family of m comparisons
     assert seeds_note(rates(make_outcome, {0.1: [88.0]})) == ONE_SEED
 
 
