@@ -268,6 +268,6 @@ def _tradeoff(fixed: list[RunOutcome], targeted: list[RunOutcome]) -> str | None
     first = reached[0]
     # The accuracy and the epoch behind each claim are the answers of the two questions this one joins.
     if first.planned.labels.get("lr") == best.planned.labels.get("lr"):
-        return f"For {name} one rate wins both tables: {_lr(best)}, best {after} and first to {target}."
+        return f"For {name}, {_lr(best)} wins both tables (best {after}, first to {target})."
     return (f"For {name} the tables disagree: {_lr(best)} is best {after}, but {_lr(first)} reaches {target} first; "
             "a faster start is not a better end point.")

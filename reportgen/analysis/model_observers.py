@@ -135,8 +135,7 @@ def _capacity_verdict(base: RunOutcome, variants: list[RunOutcome], family: Fami
         margin = family.margin("final_accuracy")
         return f"All equivalent to the baseline within ±{margin:g} points: {size} bought no accuracy."
     if shared == UNRESOLVED:
-        return (f"No gap to the baseline is resolved with these seeds, so whether {size} buy accuracy "
-                "is left open.")
+        return f"No gap to the baseline is resolved with these seeds: whether {size} buy accuracy is open."
     if not noisy and max(accs) - min(accs) < SMALL_POINTS:
         return (f"All lie within {max(accs) - min(accs):.1f} points while the variants have {size}: no clear gain "
                 f"(gaps under {SMALL_POINTS:g} points cannot be ranked with one run per model).")
