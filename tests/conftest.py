@@ -8,6 +8,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Shuffled batches over 512 training images, 2 epochs: what the statistics tests train, seeds apart, in seconds.
+SHUFFLED_PROTOCOL = """
+[protocols.p]
+dataset = "fashion-mnist"
+optimizer = "sgd"
+lr = 0.1
+batch_size = 64
+test_batch_size = 500
+shuffle = true
+epochs = 2
+train_subset = 512
+test_subset = 500
+"""
+
 TINY_SPEC = """
 title = "tiny"
 seed = 0

@@ -17,6 +17,7 @@ from reportgen.resolve import Design, OpenClaim, design_for, resolve, seeds_per_
 from reportgen.results import Budget, PlannedRun, RunOutcome
 from reportgen.results_file import read_results
 from reportgen.spec import load_spec
+from tests.conftest import SHUFFLED_PROTOCOL
 
 
 # ---------------------------------------------------------------- the design
@@ -152,17 +153,7 @@ def test_a_tight_pair_resolves_as_equivalent_once_seeds_are_added():
 
 SPEC = """
 title = "resolve"
-[protocols.p]
-dataset = "fashion-mnist"
-optimizer = "sgd"
-lr = 0.1
-batch_size = 64
-test_batch_size = 500
-shuffle = true
-epochs = 2
-train_subset = 512
-test_subset = 500
-
+""" + SHUFFLED_PROTOCOL + """
 [models.m]
 arch = "mlp"
 label = "MLP"

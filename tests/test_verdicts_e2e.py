@@ -8,21 +8,12 @@ from typer.testing import CliRunner
 from reportgen.analysis.stats import AHEAD, ALPHA, PAIRED, VERDICTS, WELCH
 from reportgen.cli import app
 from reportgen.results_file import read_results
+from tests.conftest import SHUFFLED_PROTOCOL
 
 COPIES = ("c1", "c2", "c3", "c4")
 SPEC = """
 title = "verdicts"
-[protocols.p]
-dataset = "fashion-mnist"
-optimizer = "sgd"
-lr = 0.1
-batch_size = 64
-test_batch_size = 500
-shuffle = true
-epochs = 2
-train_subset = 512
-test_subset = 500
-""" + "".join(f"""
+""" + SHUFFLED_PROTOCOL + "".join(f"""
 [models.{name}]
 arch = "mlp"
 label = "Copy {name[1]}"
