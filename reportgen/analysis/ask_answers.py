@@ -262,8 +262,7 @@ def _bound(largest: float) -> str:
 # ---------------------------------------------------------------- models compared (Q1.5, Q1.7, lab)
 
 def pair_gaps(ctx: AskContext, args: Args) -> str | None:
-    """Each pair the question compares (param_efficiency's `pairs`): both accuracies, the leader's gap and the
-    family's verdict."""
+    """Each compared pair (param_efficiency's `pairs`): both accuracies, the leader's gap and the family's verdict."""
     family = ctx.families.get("param_efficiency")
     if family is None:
         return None
