@@ -8,7 +8,7 @@ import hashlib
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Iterator, Optional
@@ -83,6 +83,7 @@ class Session:
     cache_dir: Path
     out: Path
     seeds: object = None  # --seeds (overrides every seed count of the spec), or the plan.SeedPlan --resolve grew
+    probed: dict = field(default_factory=dict)  # speeds probed so far: each model is timed once per command
 
 
 @contextmanager
@@ -416,19 +417,13 @@ def _resolve(session: Session, qids: list[str], executor: ExecutorName, ray_addr
              max_seeds: Optional[int], no_train: bool):
     """The sequential build (reportgen/resolve.py): look, add seeds to the open claims' settings, look again.
     Returns the looks the design allows, the last look's outcomes, and what was trained (with the resolution)."""
-    from reportgen.analysis.families import looks_in_force
-    from reportgen.plan import SeedPlan
     from reportgen.analysis.wording import plural
-    from reportgen.resolve import design_for, open_claims, planned_seeds, resolve
-    from reportgen.sources import split_loader
+    from reportgen.resolve import resolve
 
-    start = SeedPlan.of(session.seeds)
-    session.seeds = start
-    design = design_for(session.spec, session.profile, planned_seeds(_collect(session, qids)), max_seeds)
+    start, design = _resolve_design(session, qids, max_seeds)
     console.print(f"--resolve: {design.describe()}; each interval corrected for every comparison and look.",
                   highlight=False)
     stages: list[dict] = []
-    loader = split_loader(session.spec.datasets, session.spec.base_dir, session.data_dir)
 
     def measure(plan):
         session.seeds = plan
@@ -439,13 +434,12 @@ def _resolve(session: Session, qids: list[str], executor: ExecutorName, ray_addr
         return _collect(session, qids)
 
     def judge(outcomes):
-        claims = open_claims(session.spec, {q: outcomes[q] for q in qids}, loader, session.profile)
+        claims = _open_claims(session, outcomes, design.looks)
         console.print(f"Look {len(stages)}: {plural(len(claims), 'answer claim')} unresolved"
                       + (": " + "; ".join(c.text for c in claims) if claims else "."), highlight=False)
         return claims
 
-    with looks_in_force(design.looks):
-        resolution, outcomes = resolve(design, start, measure, judge)
+    resolution, outcomes = resolve(design, start, measure, judge)
     console.print(f"--resolve stopped after {len(resolution.looks)} looks: {resolution.stopped_because}.",
                   highlight=False)
     trained: dict = {"resolve": resolution.to_dict() | {"stages": stages}}
@@ -456,27 +450,42 @@ def _resolve(session: Session, qids: list[str], executor: ExecutorName, ray_addr
     return design.looks, outcomes, trained
 
 
+def _resolve_design(session: Session, qids: list[str], max_seeds: Optional[int]):
+    """(the seed plan --resolve starts from, its design), the planned seeds read from the plan, not the cache."""
+    from reportgen.plan import SeedPlan, plan_question
+    from reportgen.resolve import design_for, planned_seeds
+
+    start = SeedPlan.of(session.seeds)
+    planned = (run for qid in qids for run in plan_question(session.spec, qid, session.profile, session.device, start))
+    return start, design_for(session.spec, session.profile, planned_seeds(planned), max_seeds)
+
+
+def _open_claims(session: Session, outcomes: dict, looks: int) -> list:
+    """The answer claims the outcomes leave open, judged at the level a design of `looks` looks spends."""
+    from reportgen.analysis.families import looks_in_force
+    from reportgen.resolve import open_claims
+    from reportgen.sources import split_loader
+
+    loader = split_loader(session.spec.datasets, session.spec.base_dir, session.data_dir)
+    with looks_in_force(looks):
+        return open_claims(session.spec, outcomes, loader, session.profile)
+
+
 def _say_resolve_cost(session: Session, qids: list[str], base, workers: int, max_seeds: Optional[int]) -> None:
     """plan --resolve: the worst case (every compared setting at the cap) and, when the planned seeds are all
     cached, the next stage for the claims unresolved now; both as training beyond the plain plan."""
-    from reportgen.analysis.families import looks_in_force
-    from reportgen.plan import SeedPlan
     from reportgen.analysis.wording import plural
-    from reportgen.resolve import design_for, open_claims, planned_seeds, seeds_per_setting, worst_case_plan
-    from reportgen.sources import split_loader
+    from reportgen.resolve import seeds_per_setting, worst_case_plan
 
-    start = SeedPlan.of(session.seeds)
+    start, design = _resolve_design(session, qids, max_seeds)
     outcomes = _collect(session, qids)
-    design = design_for(session.spec, session.profile, planned_seeds(outcomes), max_seeds)
     console.print(f"--resolve: {design.describe()}.", highlight=False)
     worst = _extra_training(session, qids, base, worst_case_plan(session.spec, outcomes, design, start), workers)
     console.print(f"At most {worst}, if every setting an answer compares goes to {design.cap} seeds.", highlight=False)
     if any(o.result is None for runs in outcomes.values() for o in runs):
         console.print("What the first stage adds depends on the planned seeds' numbers: train them first.")
         return
-    loader = split_loader(session.spec.datasets, session.spec.base_dir, session.data_dir)
-    with looks_in_force(design.looks):
-        claims = open_claims(session.spec, outcomes, loader, session.profile)
+    claims = _open_claims(session, outcomes, design.looks)
     grow = sorted({key for c in claims for key in c.settings})
     nxt = start.adding(grow, design.step, design.cap, seeds_per_setting(outcomes))
     console.print(f"Now {plural(len(claims), 'answer claim')} unresolved"
@@ -490,11 +499,7 @@ def _extra_training(session: Session, qids: list[str], base, seed_plan, workers:
     """'12 runs, 8 min 10 s of training (4 min 05 s wall time with 2 runs side by side)' beyond `base`."""
     from reportgen.estimate import format_seconds, wall_seconds
 
-    before, session.seeds = session.seeds, seed_plan
-    try:
-        grown = _estimate(session, qids)
-    finally:
-        session.seeds = before
+    grown = _estimate(session, qids, seed_plan)
     runs = len(grown.to_train) - len(base.to_train)
     seconds = grown.total_seconds - base.total_seconds
     wall = wall_seconds(grown, workers) - wall_seconds(base, workers)
@@ -515,17 +520,19 @@ def _wall_text(estimate, wall: float, workers: int) -> str:
     return f"{format_seconds(wall, estimate.total_marker)} wall time with {where}"
 
 
-def _estimate(session: Session, qids: list[str]):
-    """The plan's estimate, after every model has been checked against the data it will train on."""
+def _estimate(session: Session, qids: list[str], seeds=None):
+    """The plan's estimate (under `seeds`, default the session's), after every model has been checked against
+    the data it will train on."""
     from functools import partial
 
     from reportgen.estimate import estimate_plan, probe_speed
     from reportgen.plan import check_models, plan_question
 
+    seeds = session.seeds if seeds is None else seeds
     check_models(session.spec, (run for qid in qids for run in plan_question(session.spec, qid, session.profile,
-                                                                             session.device, session.seeds)))
-    return estimate_plan(session.spec, qids, session.profile, session.device, session.seeds, session.cache_dir,
-                         partial(probe_speed, data_dir=session.data_dir))
+                                                                             session.device, seeds)))
+    return estimate_plan(session.spec, qids, session.profile, session.device, seeds, session.cache_dir,
+                         partial(probe_speed, data_dir=session.data_dir), probed=session.probed)
 
 
 def _say_data_changes(session: Session, estimate) -> None:

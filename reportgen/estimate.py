@@ -156,17 +156,21 @@ def measured_speeds(entries: Iterable[Entry], device: str) -> dict[str, Speed]:
 
 
 class SpeedBook:
-    """Measured speeds, else the probe's, probed once per speed key for the rest of the command."""
+    """Measured speeds, else the probe's, probed once per speed key for the rest of the command (`probed`: the
+    command's probes so far, shared by every estimate it makes)."""
 
-    def __init__(self, measured: dict[str, Speed], probe: Probe):
-        self.known = dict(measured)
+    def __init__(self, measured: dict[str, Speed], probe: Probe, probed: dict[str, Speed] | None = None):
+        self.measured = measured
         self.probe = probe
+        self.probed = {} if probed is None else probed
 
     def __call__(self, request: dict[str, Any]) -> Speed:
         key = speed_key(request)
-        if key not in self.known:
-            self.known[key] = self.probe(request)
-        return self.known[key]
+        if key in self.measured:
+            return self.measured[key]
+        if key not in self.probed:
+            self.probed[key] = self.probe(request)
+        return self.probed[key]
 
 
 def solo_epoch_seconds(request: dict[str, Any], speed_of: SpeedOf) -> tuple[float, str]:
@@ -388,10 +392,12 @@ def load_entries(cache_root: Path) -> dict[str, Entry]:
 
 
 def estimate_plan(spec: Any, qids: list[str], profile: str, device: str, seeds: int | SeedPlan | None, cache_root: Path,
-                  probe: Probe, epoch_seconds: EpochSeconds = solo_epoch_seconds) -> PlanEstimate:
-    """The questions' jobs estimated against the cache; speeds the cache lacks come from `probe`."""
+                  probe: Probe, epoch_seconds: EpochSeconds = solo_epoch_seconds,
+                  probed: dict[str, Speed] | None = None) -> PlanEstimate:
+    """The questions' jobs estimated against the cache; speeds the cache lacks come from `probe` (once per speed
+    key and `probed` memo, which a command that estimates several times passes to every estimate)."""
     entries = load_entries(cache_root)
-    speeds = SpeedBook(measured_speeds(entries.values(), device), probe)
+    speeds = SpeedBook(measured_speeds(entries.values(), device), probe, probed)
     everything = plan_jobs(spec, list(spec.questions), profile, device, seeds)
     spec_budgets = {job.key: job.budgets for job in everything}
     references = reference_epochs(spec, profile, device, seeds)

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable
 
 from reportgen.analysis.aggregate import aggregate_points
 from reportgen.analysis.families import Claim
 from reportgen.analysis.naming import name_runs
+from reportgen.analysis.noise import seeds_n
 from reportgen.analysis.observations import OBSERVERS
 from reportgen.analysis.prose import answer_claims
 from reportgen.analysis.stats import NO_NOISE_ESTIMATE, UNRESOLVED
 from reportgen.analysis.wording import plural
 from reportgen.errors import SpecError
 from reportgen.plan import SeedPlan, setting_key
-from reportgen.results import RunOutcome
+from reportgen.results import PlannedRun, RunOutcome
 
 Outcomes = dict[str, list[RunOutcome]]  # question id → its planned runs with results (runner.collect_outcomes)
 
@@ -107,10 +108,13 @@ def design_for(spec: Any, profile: str, planned: int, cap: int | None = None, st
 
 def seeds_per_setting(outcomes: Outcomes) -> dict[str, int]:
     """Setting key → how many distinct seeds the build plans for it (the most any question plans)."""
+    return _seeds_of(o.planned for runs in outcomes.values() for o in runs)
+
+
+def _seeds_of(planned: Iterable[PlannedRun]) -> dict[str, int]:
     seeds: dict[str, set] = {}
-    for runs in outcomes.values():
-        for o in runs:
-            seeds.setdefault(setting_key(o.planned.request), set()).add(o.planned.request["seed"])
+    for run in planned:
+        seeds.setdefault(setting_key(run.request), set()).add(run.request["seed"])
     return {key: len(found) for key, found in seeds.items()}
 
 
@@ -134,16 +138,11 @@ def _is_open(claim: Claim) -> bool:
 
 
 def _open_claim(qid: str, claim: Claim, name: Callable[[RunOutcome], str]) -> OpenClaim:
-    seeds = n_text(claim.comparison.n_a, claim.comparison.n_b)
     text = (f"{qid} {claim.observer}: {name(claim.a)} vs {name(claim.b)}, {claim.metric.replace('_', ' ')}, "
-            f"{claim.comparison.verdict} with {seeds}")
+            f"{claim.comparison.verdict} with {seeds_n(claim.comparison)}")
     settings = frozenset(setting_key(o.planned.request) for point in (claim.a, claim.b)
                          for o in getattr(point, "seeds", (point,)))
     return OpenClaim(qid, text, settings)
-
-
-def n_text(n_a: int, n_b: int) -> str:
-    return f"{n_a} seeds" if n_a == n_b else f"{n_a} and {n_b} seeds"
 
 
 def resolve(design: Design, start: SeedPlan, measure: Callable[[SeedPlan], Outcomes],
@@ -191,11 +190,6 @@ def worst_case_plan(spec: Any, outcomes: Outcomes, design: Design, start: SeedPl
     return SeedPlan(start.count, {key: design.cap - seeds[key] for key in sorted(compared) if seeds[key] < design.cap})
 
 
-def planned_seeds(outcomes: Outcomes) -> int:
-    """The fewest seeds any setting of the build is planned with (the design's first look)."""
-    return min(seeds_per_setting(outcomes).values(), default=1)
-
-
-def seed_counts_text(seeds: Mapping[str, int]) -> str:
-    counts = sorted(set(seeds.values()))
-    return f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+def planned_seeds(planned: Iterable[PlannedRun]) -> int:
+    """The fewest seeds any setting of the planned runs has (the design's first look), read from the plan alone."""
+    return min(_seeds_of(planned).values(), default=1)

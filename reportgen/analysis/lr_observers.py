@@ -5,7 +5,7 @@ import math
 
 from reportgen.analysis import noise
 from reportgen.analysis import wording as w
-from reportgen.analysis.aggregate import epochs_to_target_summary, failed_seeds, seed_summary, seed_values
+from reportgen.analysis.aggregate import epochs_to_target_summary, seed_summary, seed_values
 from reportgen.analysis.families import Family, all_pairs
 from reportgen.analysis.metrics import best_accuracy, final_accuracy
 from reportgen.registry import NoArgs
@@ -65,12 +65,12 @@ def instability(r: RunResult) -> list[str]:
 def _failure(o: RunOutcome) -> str | None:
     """How the run failed (diverged, at chance, unstable), with numbers; None when it trained."""
     r = o.result
-    failed, n = failed_seeds(o, lambda run: run.diverged)
+    stops = seed_values(o, lambda run: run.stop_reason if run.diverged else "")
+    failed = [stop for stop in stops if stop]
     if failed:  # the seeds' mean curve may be NaN from one diverged seed: say how many failed, not "unstable"
-        how = sorted({run for run in seed_values(o, lambda run: run.stop_reason if run.diverged else None) if run})
-        seeds = f" in {failed} of {n} seeds" if n > 1 else ""
-        return (f"{_lr(o)} {' or '.join(STOP_VERBS[h] for h in how)}{seeds} at epoch {failure_epoch(r)}, "
-                f"ending at {noise.acc_text(o)}")
+        seeds = f" in {len(failed)} of {len(stops)} seeds" if len(stops) > 1 else ""
+        return (f"{_lr(o)} {' or '.join(STOP_VERBS[s] for s in sorted(set(failed)))}{seeds} at epoch "
+                f"{failure_epoch(r)}, ending at {noise.acc_text(o)}")
     if w.at_chance(best_accuracy(r)):
         return f"{_lr(o)} never rose above chance level (best {w.fmt_acc(best_accuracy(r))})"
     signs = instability(r)

@@ -4,6 +4,7 @@ interval (analysis/families.py) and one of three verdicts. Every observer that r
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Callable
 
 from reportgen.analysis import wording as w
@@ -104,7 +105,8 @@ def unit_of(name: str) -> tuple[str, int]:
     return "", 3
 
 
-def _seeds_n(c: Comparison) -> str:
+def seeds_n(c: Comparison) -> str:
+    """'3 seeds' or '3 and 6 seeds': what each side of a comparison rests on."""
     return f"{c.n_a} seeds" if c.n_a == c.n_b else f"{c.n_a} and {c.n_b} seeds"
 
 
@@ -146,7 +148,7 @@ def _compare_sentence(a_name: str, a: RunOutcome, b_name: str, b: RunOutcome, fa
         return f"{a_name} is {gap} ahead of {b_name}{in_what} ({values}, {_interval(c, digits)})."
     if c.verdict == EQUIVALENT:
         return f"{a_name} is equivalent to {b_name}{in_what} within {_margin(c, unit, digits)} ({values}, {_interval(c, digits)})."
-    return f"{a_name} against {b_name}{in_what}: unresolved with {_seeds_n(c)} ({values}, {_interval(c, digits)})."
+    return f"{a_name} against {b_name}{in_what}: unresolved with {seeds_n(c)} ({values}, {_interval(c, digits)})."
 
 
 def gap_text(a: RunOutcome, b: RunOutcome, family: Family, name: str = "final_accuracy", verdict: bool = True) -> str:
@@ -168,7 +170,7 @@ def verdict_words(c: Comparison, unit: str = "points", digits: int = 1) -> str:
     if c.verdict == EQUIVALENT:
         return f"equivalent within {_margin(c, unit, digits)}"
     if c.verdict == UNRESOLVED:
-        return f"unresolved with {_seeds_n(c)}"
+        return f"unresolved with {seeds_n(c)}"
     return c.verdict
 
 
@@ -192,7 +194,7 @@ def edge(leader: RunOutcome, other: RunOutcome, other_name: str, family: Family,
         return f"{gap} ahead of {other_name}{ci}"
     if c.verdict == EQUIVALENT:
         return f"equivalent to {other_name} within {_margin(c, unit, digits)}{ci}"
-    return f"unresolved against {other_name} with {_seeds_n(c)}{ci}"
+    return f"unresolved against {other_name} with {seeds_n(c)}{ci}"
 
 
 def _values(a: RunOutcome, b: RunOutcome, value: Callable[[RunResult], Any], unit: str, digits: int) -> str:
@@ -204,6 +206,9 @@ def _values(a: RunOutcome, b: RunOutcome, value: Callable[[RunResult], Any], uni
 
 def _interval(c: Comparison, digits: int) -> str:
     return f"{CI} {signed(c.low, digits)} to {signed(c.high, digits)}"
+
+
+INTERVAL_TEXT = re.compile(rf"{CI} [−+-]?[\d.]+ to [−+-]?[\d.]+")  # what _interval writes, to find it in a sentence
 
 
 def signed(value: float, digits: int) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from reportgen.analysis.ask_answers import AskContext, LoadSplit
 from reportgen.analysis.asks import NOT_MEASURED, ask_sentence, covered
 from reportgen.analysis.families import Claim, recording_claims
-from reportgen.analysis.noise import family_note
+from reportgen.analysis.noise import INTERVAL_TEXT, family_note
 from reportgen.analysis.observations import answer, family, observe
 from reportgen.results import RunOutcome
 
@@ -93,13 +93,10 @@ def _unsaid(finding: str, reply: list[str]) -> str:
     return " ".join(s for s in (_without_repeated_comparisons(part, answer) for part in kept) if s)
 
 
-INTERVAL = re.compile(r"CI [−+-]?[\d.]+ to [−+-]?[\d.]+")  # as noise.py prints a comparison's interval
-
-
 def _without_repeated_comparisons(sentence: str, answer: str) -> str:
     """The sentence without its ';'-clauses whose interval the answer printed (the same comparison, said twice)."""
     clauses = sentence.rstrip(".").split("; ")
-    kept = [c for c in clauses if not any(ci in answer for ci in INTERVAL.findall(c))]
+    kept = [c for c in clauses if not any(ci in answer for ci in INTERVAL_TEXT.findall(c))]
     if len(kept) == len(clauses):
         return sentence
     text = "; ".join(kept)
